@@ -1,0 +1,60 @@
+# Kairos — the two set-up commands are `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYX := $(wildcard kairos/_native/*.pyx kairos/_native/*.pxd)
+HOST ?= 127.0.0.1
+PORT ?= 8080
+DATA_DIR ?= ./data
+PYTEST_ARGS ?=
+
+.PHONY: run install test test-deps system-deps lint fmt bench bench-check clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Installs Kairos (editable) with its compiled extensions; rebuilt when a kernel changes.
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py $(PYX)
+	$(BIN)/pip install -q "setuptools>=70" wheel "cython>=3.1" "numpy>=2.0"
+	$(BIN)/pip install -q --no-build-isolation -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/kairos serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+$(VENV)/.test-deps: $(VENV)/.installed
+	$(BIN)/pip install -q --no-build-isolation -e ".[test]"
+	touch $@
+
+# Debian packages the integration tests drive (collectd posts to Kairos for real).
+system-deps:
+	@command -v collectd >/dev/null 2>&1 || { \
+	  echo "installing collectd-core from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    collectd-core libcurl3-gnutls libyajl2 >/dev/null; }
+
+test-deps: $(VENV)/.test-deps system-deps
+
+test: test-deps
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check kairos tests benchmarks setup.py
+	$(BIN)/ruff format --check kairos tests benchmarks setup.py
+	$(BIN)/cython-lint kairos/_native/*.pyx
+
+fmt: $(VENV)/.test-deps
+	$(BIN)/ruff format kairos tests benchmarks setup.py
+	$(BIN)/ruff check --fix kairos tests benchmarks setup.py
+
+bench: $(VENV)/.test-deps
+	cd benchmarks && ../$(BIN)/asv run --python=same --show-stderr
+
+bench-check: $(VENV)/.test-deps
+	cd benchmarks && ../$(BIN)/asv run --quick --dry-run --python=same --show-stderr
+
+clean:
+	rm -rf build *.egg-info kairos/_native/*.c kairos/_native/*.so $(VENV)

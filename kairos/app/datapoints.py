@@ -1,0 +1,112 @@
+"""``/api/v1/datapoints``: ingest (spec §2) and ``/query`` (spec §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+
+import orjson
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from kairos.app._http import error_response, json_response, no_content
+from kairos.app.state import WorkerState
+from kairos.errors import BadRequest, PayloadTooLarge
+from kairos.ingest import ingest_body
+from kairos.query.engine import run_query
+from kairos.query.model import parse_query
+
+__all__ = ["bp"]
+
+log = logging.getLogger("kairos.ingest")
+
+bp = Blueprint("datapoints", url_prefix="/api/v1/datapoints")
+
+PERF_MODES = ("parse_only", "parse_and_store", "no_parse")
+
+
+def inflate(body: bytes, limit: int) -> bytes:
+    """Gunzip ``body``, refusing more than ``limit`` bytes of output (gzip bombs)."""
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(body, limit + 1)
+    except zlib.error:
+        raise BadRequest("Not in GZIP format") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise PayloadTooLarge(f"Decompressed request body exceeds the maximum of {limit} bytes")
+    if not d.eof:
+        raise BadRequest("Unexpected end of ZLIB input stream")
+    return out
+
+
+def _flag(request: Request, name: str, default: bool) -> bool:
+    v = request.args.get(name)
+    if v is None:
+        return default
+    s = v.strip().lower()
+    if s in ("true", "1", "yes", ""):
+        return True
+    if s in ("false", "0", "no"):
+        return False
+    raise BadRequest(f"{name} must be true or false, got '{v}'")
+
+
+@bp.post("")
+async def post_datapoints(request: Request) -> HTTPResponse:
+    st: WorkerState = request.app.ctx.state
+    cfg = st.config
+    perf = request.args.get("perf_mode")
+    if perf is not None and perf not in PERF_MODES:
+        raise BadRequest(f"perf_mode must be one of {', '.join(PERF_MODES)}, got '{perf}'")
+    sync = _flag(request, "sync", cfg.ingestion_default_sync)
+    body = request.body or b""
+    encoding = (request.headers.get("content-encoding") or "").lower()
+    ctype = (request.headers.get("content-type") or "").lower()
+    if "gzip" in encoding or ctype.startswith("application/gzip"):
+        body = inflate(body, cfg.max_body_bytes)
+    if perf == "no_parse":
+        return no_content()
+    result = ingest_body(body, cfg.ingestion_max_batch_size)
+    n = len(result.batch)
+    if perf != "parse_only" and n:
+        payload = result.batch.to_ipc()
+        if sync:
+            await asyncio.get_running_loop().run_in_executor(None, st.wal.append, payload, True)
+        else:
+            st.wal.append(payload, False)
+        st.ingested_points += n
+    st.ingest_requests += 1
+    if result.errors:
+        log.debug("ingest: %d points stored, %d errors", n, len(result.errors))
+        return error_response(result.errors, 400)
+    return no_content()
+
+
+async def _query(request: Request, doc: object) -> HTTPResponse:
+    st: WorkerState = request.app.ctx.state
+    query = parse_query(doc)
+    st.store.refresh()
+    return json_response(run_query(st.store, query))
+
+
+def _decode(body: bytes | str) -> object:
+    if not body or not body.strip():
+        raise BadRequest("query json must not be null or empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"Malformed JSON: {e}") from None
+
+
+@bp.post("/query")
+async def post_query(request: Request) -> HTTPResponse:
+    return await _query(request, _decode(request.body))
+
+
+@bp.get("/query")
+async def get_query(request: Request) -> HTTPResponse:
+    text = request.args.get("query")
+    if not text:
+        return error_response(["query json must not be null or empty"], 400)
+    return await _query(request, _decode(text))

@@ -1,0 +1,97 @@
+"""``create_app(config)`` and ``serve(config)``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.worker.loader import AppLoader
+
+from kairos.app._http import error_response
+from kairos.app.datapoints import bp as datapoints_bp
+from kairos.app.health import bp as health_bp
+from kairos.app.meta import metricnames_bp, version_bp
+from kairos.app.state import WorkerState
+from kairos.config import Config
+from kairos.errors import KairosError, Unavailable
+from kairos.logs import setup_logging
+from kairos.storage.writer import run_writer
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger("kairos.app")
+
+
+def create_app(config: Config) -> Sanic:
+    """A Sanic app serving the KairosDB API on ``config``'s datastore."""
+    setup_logging(config.log_level)
+    app = Sanic("kairos", configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = config.max_body_bytes
+    app.config.ACCESS_LOG = False
+    app.config.MOTD = False
+    app.config.NOISY_EXCEPTIONS = False
+    app.config.KEEP_ALIVE_TIMEOUT = 75
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 15.0
+    app.ctx.config = config
+    for bp in (datapoints_bp, metricnames_bp, version_bp, health_bp):
+        app.blueprint(bp)
+
+    @app.before_server_start
+    async def _open(app: Sanic) -> None:
+        os.makedirs(config.data_dir, exist_ok=True)
+        app.ctx.state = WorkerState.open(config)
+        app.ctx.state.tasks.append(
+            app.add_task(app.ctx.state.group_commit(), name="wal-group-commit")
+        )
+
+    @app.after_server_stop
+    async def _close(app: Sanic) -> None:
+        app.ctx.state.close()
+
+    @app.main_process_ready
+    async def _start_writer(app: Sanic, _: object) -> None:
+        app.manager.manage(
+            "KairosWriter",
+            run_writer,
+            {
+                "data_dir": config.data_dir,
+                "interval_ms": config.writer_interval_ms,
+                "default_ttl": config.datastore_default_ttl,
+                "log_level": config.log_level,
+            },
+        )
+
+    @app.exception(Exception)
+    async def _errors(request: Request, exc: Exception):
+        if isinstance(exc, KairosError):
+            headers = (
+                {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+            )
+            if exc.status_code >= 500:
+                log.error("%s %s: %s", request.method, request.path, exc)
+            return error_response(exc.messages, exc.status_code, headers)
+        if isinstance(exc, SanicException):
+            return error_response([str(exc)], exc.status_code)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response([f"{type(exc).__name__}: {exc}"], 500)
+
+    return app
+
+
+def serve(config: Config) -> None:
+    """Run the HTTP workers and the writer process until SIGINT/SIGTERM."""
+    os.makedirs(config.data_dir, exist_ok=True)
+    loader = AppLoader(factory=partial(create_app, config))
+    app = loader.load()
+    app.prepare(host=config.host, port=config.port, workers=config.workers, single_process=False)
+    log.info(
+        "Kairos serving on http://%s:%d (data in %s, %d HTTP workers + writer)",
+        config.host,
+        config.port,
+        os.path.abspath(config.data_dir),
+        config.workers,
+    )
+    Sanic.serve(primary=app, app_loader=loader)

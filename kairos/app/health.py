@@ -1,0 +1,90 @@
+"""Health endpoints: KairosDB's ``/api/v1/health/{check,status}`` and ``/health[/ready|/live]``.
+
+Healthy means: the datastore answers a read and the writer process is applying the WAL (its
+status file is fresh, or there is nothing to apply).
+"""
+
+from __future__ import annotations
+
+import time
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from kairos.app._http import json_response, no_content
+from kairos.app.state import WorkerState
+from kairos.storage.wal import backlog_bytes
+from kairos.storage.writer import read_status
+
+__all__ = ["bp"]
+
+bp = Blueprint("health")
+
+WRITER_STALE_SECONDS = 10.0
+
+
+def _checks(st: WorkerState) -> dict[str, tuple[bool, dict]]:
+    out: dict[str, tuple[bool, dict]] = {}
+    try:
+        st.store.refresh()
+        st.store.metric_names()
+        out["Datastore-Query"] = (True, {})
+    except Exception as e:  # the check reports any failure as FAIL
+        out["Datastore-Query"] = (False, {"error": str(e)})
+    status = read_status(st.config.data_dir)
+    # Live: bytes in the WAL that the datastore's checkpoint does not cover yet.
+    backlog = backlog_bytes(st.wal.dir, st.store.wal_positions)
+    if status is None:
+        out["Writer"] = (
+            False,
+            {"error": "writer has not reported yet", "wal_backlog_bytes": backlog},
+        )
+    else:
+        age = time.time() - status.get("updated", 0)
+        ok = status.get("state") == "running" and (age < WRITER_STALE_SECONDS or backlog == 0)
+        out["Writer"] = (
+            ok,
+            {
+                "state": status.get("state"),
+                "wal_backlog_bytes": backlog,
+                "applied_points": status.get("applied_points", 0),
+                "seconds_since_report": round(age, 3),
+            },
+        )
+    return out
+
+
+@bp.get("/api/v1/health/status")
+async def health_status(request: Request) -> HTTPResponse:
+    checks = _checks(request.app.ctx.state)
+    return json_response([f"{name}: {'OK' if ok else 'FAIL'}" for name, (ok, _) in checks.items()])
+
+
+@bp.get("/api/v1/health/check")
+async def health_check(request: Request) -> HTTPResponse:
+    st: WorkerState = request.app.ctx.state
+    healthy = all(ok for ok, _ in _checks(st).values())
+    return no_content(st.config.health_healthy_response_code if healthy else 500)
+
+
+@bp.get("/health")
+async def health(request: Request) -> HTTPResponse:
+    checks = _checks(request.app.ctx.state)
+    healthy = all(ok for ok, _ in checks.values())
+    body = {
+        "status": "healthy" if healthy else "unhealthy",
+        "checks": {name: {"ok": ok, **detail} for name, (ok, detail) in checks.items()},
+    }
+    return json_response(body, status=200 if healthy else 503)
+
+
+@bp.get("/health/ready")
+async def ready(request: Request) -> HTTPResponse:
+    checks = _checks(request.app.ctx.state)
+    ok = all(ok for ok, _ in checks.values())
+    return json_response({"status": "ready" if ok else "not ready"}, status=200 if ok else 503)
+
+
+@bp.get("/health/live")
+async def live(request: Request) -> HTTPResponse:
+    return json_response({"status": "alive"})

@@ -1,0 +1,46 @@
+"""Per-worker state: this worker's WAL writer and its read view of the datastore."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from kairos.config import Config
+from kairos.storage.embedded.store import EmbeddedStore
+from kairos.storage.wal import WalWriter
+
+__all__ = ["WorkerState"]
+
+log = logging.getLogger("kairos.app")
+
+
+@dataclass
+class WorkerState:
+    config: Config
+    wal: WalWriter
+    store: EmbeddedStore
+    ingested_points: int = 0
+    ingest_requests: int = 0
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, config: Config) -> WorkerState:
+        return cls(
+            config=config, wal=WalWriter(config.data_dir), store=EmbeddedStore(config.data_dir)
+        )
+
+    async def group_commit(self) -> None:
+        """fsync this worker's WAL every ``fsync_interval_ms`` (non-sync ingest)."""
+        loop = asyncio.get_running_loop()
+        interval = self.config.ingestion_fsync_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await loop.run_in_executor(None, self.wal.flush)
+            except OSError:
+                log.exception("WAL group fsync failed")
+
+    def close(self) -> None:
+        self.wal.close()
+        self.store.close()

@@ -1,0 +1,188 @@
+"""Kairos configuration: one typed object, loaded as defaults < YAML < environment.
+
+Per-request parameters (``?sync=true``) override the result at request time.  ``load`` validates
+every field once at start-up and raises :class:`ConfigError` naming the key and the bad value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import yaml
+
+__all__ = ["Config", "ConfigError", "load"]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the key and the value."""
+
+
+def _parse_bool(key: str, v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {v!r}")
+
+
+def _parse_address(key: str, v: str) -> tuple[str, int]:
+    host, sep, port = str(v).rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"{key}: expected host:port, got {v!r}")
+    try:
+        p = int(port)
+    except ValueError:
+        raise ConfigError(f"{key}: port must be a number, got {v!r}") from None
+    if not 0 <= p <= 65535:
+        raise ConfigError(f"{key}: port out of range, got {v!r}")
+    return host.strip("[]"), p
+
+
+@dataclass
+class Config:
+    """Every setting, with its default.  YAML keys are the field names (nested sections are
+    flattened with ``_``: ``ingestion: {default_sync: true}`` sets ``ingestion_default_sync``)."""
+
+    host: str = "127.0.0.1"
+    """Address the HTTP server binds (``KAIROSDB_BIND_ADDRESS`` host part)."""
+    port: int = 8080
+    """HTTP port (``KAIROSDB_BIND_ADDRESS`` port part)."""
+    data_dir: str = "./data"
+    """Embedded datastore and WAL directory (``KAIROSDB_DATA_DIR``)."""
+    workers: int = 2
+    """HTTP worker processes (``KAIROSDB_HTTP_WORKERS``); the writer process is extra."""
+    ingestion_default_sync: bool = False
+    """Answer ingest only after the WAL fsync (``KAIROSDB_DEFAULT_SYNC``; ``?sync=`` wins)."""
+    ingestion_fsync_interval_ms: int = 1000
+    """Group-commit interval for non-sync ingest (``KAIROSDB_FSYNC_INTERVAL_MS``)."""
+    ingestion_max_batch_size: int = 10000
+    """Maximum data points in one ingest request (``KAIROSDB_MAX_BATCH_SIZE``); more is 413."""
+    ingestion_max_body_mb: float = 64.0
+    """Maximum ingest body size in MiB, compressed or decompressed (``KAIROSDB_MAX_BODY_MB``)."""
+    writer_interval_ms: int = 200
+    """How often the writer applies the WAL to the datastore (``KAIROSDB_WRITER_INTERVAL_MS``);
+    data becomes queryable within about this long."""
+    datastore_default_ttl: int = 0
+    """TTL in seconds for points ingested with ttl 0; 0 keeps them forever
+    (``KAIROSDB_DATASTORE_DEFAULT_TTL``)."""
+    health_healthy_response_code: int = 204
+    """Status of a healthy ``/api/v1/health/check`` (KairosDB's healthyResponseCode)."""
+    version: str = "KairosDB 1.3.2-kairos.0.1.0"
+    """Text of ``/api/v1/version``."""
+    log_level: str = "info"
+    """``KAIROSDB_LOG_LEVEL``: trace, debug, info, warning or error."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Unknown YAML keys are rejected; this holds nothing and exists for forward notes."""
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.ingestion_max_body_mb * 1024 * 1024)
+
+    def validate(self) -> Config:
+        if not 1 <= self.workers <= 256:
+            raise ConfigError(f"workers: must be between 1 and 256, got {self.workers!r}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port: out of range, got {self.port!r}")
+        if self.ingestion_max_batch_size < 1:
+            raise ConfigError(
+                f"ingestion.max_batch_size: must be at least 1, got {self.ingestion_max_batch_size!r}"
+            )
+        if self.ingestion_max_body_mb <= 0:
+            raise ConfigError(
+                f"ingestion.max_body_mb: must be positive, got {self.ingestion_max_body_mb!r}"
+            )
+        if self.ingestion_fsync_interval_ms < 1:
+            raise ConfigError(
+                f"ingestion.fsync_interval_ms: must be at least 1, got {self.ingestion_fsync_interval_ms!r}"
+            )
+        if self.writer_interval_ms < 0:
+            raise ConfigError(f"writer.interval_ms: must be >= 0, got {self.writer_interval_ms!r}")
+        if self.datastore_default_ttl < 0:
+            raise ConfigError(
+                f"datastore.default_ttl: must be >= 0, got {self.datastore_default_ttl!r}"
+            )
+        if self.log_level.lower() not in ("trace", "debug", "info", "warning", "error"):
+            raise ConfigError(
+                f"log_level: must be trace, debug, info, warning or error, got {self.log_level!r}"
+            )
+        return self
+
+
+_ENV = {
+    "KAIROSDB_DATA_DIR": "data_dir",
+    "KAIROSDB_HTTP_WORKERS": "workers",
+    "KAIROSDB_DEFAULT_SYNC": "ingestion_default_sync",
+    "KAIROSDB_FSYNC_INTERVAL_MS": "ingestion_fsync_interval_ms",
+    "KAIROSDB_MAX_BATCH_SIZE": "ingestion_max_batch_size",
+    "KAIROSDB_MAX_BODY_MB": "ingestion_max_body_mb",
+    "KAIROSDB_WRITER_INTERVAL_MS": "writer_interval_ms",
+    "KAIROSDB_DATASTORE_DEFAULT_TTL": "datastore_default_ttl",
+    "KAIROSDB_LOG_LEVEL": "log_level",
+}
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "_"))
+        else:
+            out[key] = v
+    return out
+
+
+def _coerce(cfg: Config, name: str, value: Any, source: str) -> None:
+    f = {f.name: f for f in fields(Config)}[name]
+    label = source
+    try:
+        if f.type in ("int", int):
+            if isinstance(value, bool):
+                raise ValueError
+            value = int(str(value).strip())
+        elif f.type in ("float", float):
+            value = float(str(value).strip())
+        elif f.type in ("bool", bool):
+            value = _parse_bool(label, value)
+        else:
+            value = str(value)
+    except ConfigError:
+        raise
+    except ValueError:
+        raise ConfigError(f"{label}: invalid value {value!r} for {name}") from None
+    setattr(cfg, name, value)
+
+
+def load(path: str | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Config:
+    """Defaults < YAML file ``path`` < environment ``env`` (default ``os.environ``) < overrides."""
+    cfg = Config()
+    names = {f.name for f in fields(Config)} - {"extra"}
+    if path:
+        try:
+            with open(path) as fh:
+                doc = yaml.safe_load(fh) or {}
+        except OSError as e:
+            raise ConfigError(f"config file {path!r}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path!r}: {e}") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"config file {path!r}: expected a mapping at the top level")
+        for key, value in _flatten(doc).items():
+            if key not in names:
+                raise ConfigError(f"{path}: unknown key {key!r}")
+            _coerce(cfg, key, value, key)
+    env = os.environ if env is None else env
+    if env.get("KAIROSDB_BIND_ADDRESS"):
+        cfg.host, cfg.port = _parse_address("KAIROSDB_BIND_ADDRESS", env["KAIROSDB_BIND_ADDRESS"])
+    for var, name in _ENV.items():
+        if env.get(var) not in (None, ""):
+            _coerce(cfg, name, env[var], var)
+    for name, value in overrides.items():
+        if value is not None:
+            _coerce(cfg, name, value, f"--{name.replace('_', '-')}")
+    return cfg.validate()

@@ -1,0 +1,195 @@
+"""KairosDB's value rules for one JSON value: type inference and conversion (spec §2.2).
+
+These functions see values as orjson/``json`` produced them.  They are the reference
+semantics; the Cython kernel in ``kairos/_native/columnar.pyx`` handles the common cases in C
+and calls back here for everything else.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from decimal import Decimal, InvalidOperation
+
+from kairos.ingest.batch import DOUBLE, HISTOGRAM, KIND_BY_NAME, LONG, STRING
+
+__all__ = [
+    "MISSING",
+    "Fatal",
+    "JsonExpLong",
+    "double_bits",
+    "is_number",
+    "json_as_string",
+    "to_double",
+    "to_long",
+    "wrap_int64",
+]
+
+_D = struct.Struct("<d")
+_Q = struct.Struct("<q")
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+"""A key absent from the JSON object (Java ``null``), as opposed to JSON ``null`` (``None``)."""
+
+
+class Fatal(Exception):
+    """A request-level failure: KairosDB aborts the whole parse here (Gson error or a 500)."""
+
+
+class JsonExpLong(int):
+    """A JSON number literal written with an exponent but no ``.`` (``1E5``).
+
+    KairosDB classifies it as a long (its text has no dot) and converts it through BigDecimal.
+    """
+
+
+def wrap_int64(v: int) -> int:
+    """Java ``BigDecimal.longValue()``: the low 64 bits, two's complement."""
+    v &= 0xFFFFFFFFFFFFFFFF
+    return v - (1 << 64) if v >= (1 << 63) else v
+
+
+def double_bits(x: float) -> int:
+    """The IEEE-754 bits of ``x`` as a signed int64 (the value word of a double point)."""
+    return _Q.unpack(_D.pack(x))[0]
+
+
+def is_number(s: str) -> bool:
+    """``org.kairosdb.util.Util.isNumber``: digits with at most one dot, optional sign."""
+    if not s:
+        return False
+    start = 0
+    if s[0] in "+-.":
+        start = 1
+        if len(s) == 1:
+            return False
+    points = 0
+    for c in s[start:]:
+        if points > 1:
+            return False
+        if c == ".":
+            points += 1
+        if not (c.isdecimal() or c == "."):
+            return False
+    return s[-1] != "."
+
+
+def json_as_string(v: object) -> str:
+    """Gson ``JsonElement.getAsString`` for a primitive (or a one-element array)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(int(v))
+    if isinstance(v, float):
+        return _java_double_text(v)
+    if isinstance(v, list) and len(v) == 1:
+        return json_as_string(v[0])
+    raise Fatal(f"{_java_kind(v)} is not a JSON primitive")
+
+
+def _java_double_text(x: float) -> str:
+    r = repr(x)
+    return r
+
+
+def _java_kind(v: object) -> str:
+    if v is None:
+        return "JsonNull"
+    if isinstance(v, list):
+        return "JsonArray"
+    if isinstance(v, dict):
+        return "JsonObject"
+    return "JsonPrimitive"
+
+
+def _parse_java_long(s: str) -> int:
+    # Long.parseLong: optional sign, decimal digits, must fit in 64 bits.
+    body = s[1:] if s[:1] in "+-" else s
+    if not body or not all(c.isdecimal() for c in body):
+        raise Fatal(f'For input string: "{s}"')
+    v = int(s)
+    if not -(1 << 63) <= v < (1 << 63):
+        raise Fatal(f'For input string: "{s}"')
+    return v
+
+
+def _parse_java_double(s: str) -> float:
+    t = s.strip()
+    if t.endswith(("d", "D", "f", "F")) and not t.lower().endswith("inf"):
+        t = t[:-1]
+    if "_" in t or not t or t.lower() in ("inf", "-inf", "+inf", "nan", "-nan", "+nan"):
+        raise Fatal(f'For input string: "{s}"')
+    try:
+        return float(t)
+    except ValueError:
+        raise Fatal(f'For input string: "{s}"') from None
+
+
+def to_long(v: object) -> int:
+    """Gson ``getAsLong`` as KairosDB's long factory calls it."""
+    if isinstance(v, bool):
+        raise Fatal(f'For input string: "{json_as_string(v)}"')
+    if isinstance(v, int):
+        return wrap_int64(int(v))
+    if isinstance(v, float):
+        if math.isfinite(v):
+            return wrap_int64(int(v))
+        raise Fatal(f'For input string: "{v}"')
+    if isinstance(v, str):
+        return _parse_java_long(v)
+    if isinstance(v, list) and len(v) == 1:
+        return to_long(v[0])
+    raise Fatal(f"{_java_kind(v)} cannot be read as a long")
+
+
+def to_double(v: object) -> float:
+    """Gson ``getAsDouble`` as KairosDB's double factory calls it."""
+    if isinstance(v, bool):
+        raise Fatal(f'For input string: "{json_as_string(v)}"')
+    if isinstance(v, JsonExpLong):
+        return float(int(v))
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        return _parse_java_double(v)
+    if isinstance(v, list) and len(v) == 1:
+        return to_double(v[0])
+    raise Fatal(f"{_java_kind(v)} cannot be read as a double")
+
+
+def parse_float_literal(text: str) -> float | int:
+    """``json.loads`` hook: keep KairosDB's dot-based long/double distinction for exponents."""
+    if "." in text:
+        return float(text)
+    try:
+        return JsonExpLong(wrap_int64(int(Decimal(text))))
+    except (InvalidOperation, OverflowError, ValueError):
+        return float(text)
+
+
+def kind_of_type(type_name: str) -> int | None:
+    """The kind registered for an API type name, or None (``Unregistered data point type``)."""
+    return KIND_BY_NAME.get(type_name)
+
+
+INVALID_TYPE = "value is an invalid type"
+
+__all__ += [
+    "DOUBLE",
+    "HISTOGRAM",
+    "INVALID_TYPE",
+    "LONG",
+    "STRING",
+    "kind_of_type",
+    "parse_float_literal",
+]

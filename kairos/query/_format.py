@@ -1,0 +1,53 @@
+"""JSON output exactly as KairosDB writes it (org.json over Java's ``Double.toString``).
+
+Doubles: integral values print without decimals (``55.0`` -> ``55``); |x| >= 1e7 or < 1e-3
+print in Java's exponent form (``1.0E7``, ``1.0E-4``); others print their shortest
+round-trip digits.  NaN and infinities abort the query in KairosDB (500).
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+import orjson
+
+from kairos.errors import KairosError
+
+__all__ = ["java_double", "values_json"]
+
+
+class NonFiniteValue(KairosError):
+    status_code = 500
+
+
+def java_double(x: float) -> int | float | orjson.Fragment:
+    """A double as KairosDB would print it, in a form orjson serialises verbatim."""
+    if not math.isfinite(x):
+        raise NonFiniteValue(f"NaN or Infinity: {x}")
+    ax = abs(x)
+    if x == 0:
+        return orjson.Fragment(b"-0") if math.copysign(1.0, x) < 0 else 0
+    if 1e-3 <= ax < 1e7:
+        return int(x) if x.is_integer() else x
+    sign, digits, exp = Decimal(repr(float(x))).as_tuple()
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    sci = len("".join(map(str, digits))) + int(exp) - 1
+    mant = ds[0] + "." + (ds[1:] or "0")
+    return orjson.Fragment(f"{'-' if sign else ''}{mant}E{sci}".encode())
+
+
+def values_json(ts: np.ndarray, values: np.ndarray | list, kind: int) -> list:
+    """``[[ts, value], ...]`` for one result, values printed KairosDB's way."""
+    t = ts.tolist()
+    if kind == 0:
+        return [list(p) for p in zip(t, values.tolist(), strict=True)]  # type: ignore[union-attr]
+    if kind == 1:
+        v = values  # float64 array
+        plain = np.isfinite(v) & (v != 0) & (np.abs(v) >= 1e-3) & (np.abs(v) < 1e7)
+        integral = plain & (np.floor(v) == v)
+        if plain.all() and not integral.any():
+            return [list(p) for p in zip(t, v.tolist(), strict=True)]
+        return [[a, java_double(b)] for a, b in zip(t, v.tolist(), strict=True)]
+    return [list(p) for p in zip(t, values, strict=True)]

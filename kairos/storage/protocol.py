@@ -1,0 +1,57 @@
+"""The ``Datastore`` protocol every backend implements, and the values it passes around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from kairos.ingest.batch import Batch, Tags
+
+__all__ = ["Datastore", "SeriesData", "SeriesInfo"]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    """One stored series: metric, tags (sorted pairs) and value kind (``batch.LONG`` ...)."""
+
+    sid: int
+    metric: str
+    tags: Tags
+    kind: int
+
+
+@dataclass(slots=True)
+class SeriesData:
+    """A series' points in a time range, ascending by timestamp, one point per timestamp.
+
+    ``values`` is int64 for longs, float64 for doubles, and a list of ``str`` / encoded
+    histogram ``bytes`` for strings and histograms.
+    """
+
+    info: SeriesInfo
+    ts: np.ndarray
+    values: np.ndarray | list
+
+
+class Datastore(Protocol):
+    """What the writer stage and the query engine need from a backend."""
+
+    def write(self, batch: Batch) -> None:
+        """Durably apply a batch (called by the writer stage only)."""
+
+    def refresh(self) -> None:
+        """Make data applied by the writer (possibly in another process) visible."""
+
+    def metric_names(self, prefix: str | None = None) -> list[str]:
+        """Metric names that have data, sorted in Java String order."""
+
+    def find_series(self, metric: str, tags: dict[str, list[str]]) -> list[SeriesInfo]:
+        """Series of ``metric`` having, for every tag name given, one of the listed values."""
+
+    def read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
+        """Points of each series with ``start <= ts <= end`` (empty series are omitted)."""
+
+    def close(self) -> None:
+        """Release files and connections."""

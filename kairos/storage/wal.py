@@ -1,0 +1,266 @@
+"""The write-ahead log: the durable queue between HTTP workers and the writer process.
+
+Layout: ``<data_dir>/wal/<ns-timestamp>-<pid>-<n>.wal``.  Every HTTP worker appends to a file of
+its own, created fresh at start and rotated past ``segment_bytes``; it holds an exclusive
+``flock`` on the file it writes.  The writer process tails every file; a file whose lock it can
+take is finished (rotated away, or its worker died) and may be deleted once fully applied.
+
+Each file is ``b"KAIROSW1"`` followed by CRC frames (``kairos.storage._frame``) whose payload is
+a :class:`~kairos.ingest.batch.Batch` in Arrow IPC.  A torn tail -- a short or bad frame at the
+end of a finished file, left by kill -9 or a power cut -- is detected by the CRC, logged and
+truncated.
+
+Durability: ``append(..., sync=True)`` returns after ``fdatasync``; otherwise the worker's group
+commit task fsyncs dirty files every ``fsync_interval`` seconds.  Data written without sync
+survives a process crash (it is in the page cache) but not a power cut within that interval.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+
+from kairos.errors import CorruptFile
+from kairos.storage._frame import HEADER, MAGIC, FrameStatus, encode_frame, iter_frames
+
+__all__ = ["FILE_MAGIC", "WalReader", "WalWriter", "backlog_bytes", "wal_dir"]
+
+log = logging.getLogger("kairos.wal")
+
+FILE_MAGIC = b"KAIROSW1"
+_counter = 0
+_counter_lock = threading.Lock()
+
+
+def wal_dir(data_dir: str) -> str:
+    return os.path.join(data_dir, "wal")
+
+
+def _new_name() -> str:
+    global _counter
+    with _counter_lock:
+        _counter += 1
+        n = _counter
+    return f"{time.time_ns():020d}-{os.getpid()}-{n}.wal"
+
+
+class WalWriter:
+    """Appends frames to this process's WAL file (thread-safe)."""
+
+    def __init__(self, data_dir: str, segment_bytes: int = 64 << 20) -> None:
+        self.dir = wal_dir(data_dir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self._fd = -1
+        self._size = 0
+        self._dirty = False
+        self.bytes_written = 0
+        self._open_new()
+
+    def _open_new(self) -> None:
+        path = os.path.join(self.dir, _new_name())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, FILE_MAGIC)
+        os.fsync(fd)
+        _fsync_dir(self.dir)
+        old = self._fd
+        self._fd, self._size, self.path = fd, len(FILE_MAGIC), path
+        if old >= 0:
+            os.fdatasync(old)
+            os.close(old)  # releases the flock: the writer may now finish and delete it
+
+    def append(self, payload: bytes, sync: bool = False) -> None:
+        frame = encode_frame(payload)
+        with self._lock:
+            if self._size + len(frame) > self.segment_bytes and self._size > len(FILE_MAGIC):
+                self._open_new()
+            _write_all(self._fd, frame)
+            self._size += len(frame)
+            self.bytes_written += len(frame)
+            if sync:
+                os.fdatasync(self._fd)
+                self._dirty = False
+            else:
+                self._dirty = True
+
+    def flush(self) -> None:
+        """fdatasync if anything was appended since the last sync (group commit)."""
+        with self._lock:
+            if self._dirty and self._fd >= 0:
+                os.fdatasync(self._fd)
+                self._dirty = False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.fdatasync(self._fd)
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    mv = memoryview(data)
+    while mv:
+        n = os.write(fd, mv)
+        mv = mv[n:]
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _resync(data: bytes, start: int) -> int | None:
+    """Offset of the next frame with a valid CRC at or after ``start``, if any."""
+    magic = HEADER.pack(MAGIC, 0, 0)[:4]
+    i = data.find(magic, start)
+    while i >= 0:
+        status, _, _ = next(iter_frames(memoryview(data)[i:], 0))
+        if status == FrameStatus.OK:
+            return i
+        i = data.find(magic, i + 1)
+    return None
+
+
+class WalReader:
+    """The writer process's view of every WAL file: what is new since ``positions``."""
+
+    def __init__(self, data_dir: str, positions: dict[str, int] | None = None) -> None:
+        self.dir = wal_dir(data_dir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.positions: dict[str, int] = dict(positions or {})
+        self.repaired: list[str] = []
+
+    def _is_finished(self, path: str) -> bool:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    def files(self) -> list[str]:
+        return sorted(f for f in os.listdir(self.dir) if f.endswith(".wal"))
+
+    def poll(self, max_bytes: int = 256 << 20) -> tuple[list[bytes], dict[str, int], list[str]]:
+        """Read new complete frames.
+
+        Returns ``(payloads, new_positions, finished_files)``: the positions to checkpoint once
+        the payloads are applied, and the files that are finished and fully read (deletable
+        after that checkpoint).
+        """
+        payloads: list[bytes] = []
+        positions = dict(self.positions)
+        finished: list[str] = []
+        budget = max_bytes
+        for name in self.files():
+            path = os.path.join(self.dir, name)
+            # Decide "finished" before reading, so a frame appended after the check is
+            # never mistaken for a torn tail.
+            done = self._is_finished(path)
+            start = positions.get(name, 0)
+            try:
+                with open(path, "rb") as f:
+                    f.seek(start)
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            size = start + len(data)
+            if start == 0:
+                if len(data) < len(FILE_MAGIC):
+                    if done:
+                        self._repair(path, 0, "file shorter than its header")
+                        finished.append(name)
+                    continue
+                if data[: len(FILE_MAGIC)] != FILE_MAGIC:
+                    raise CorruptFile(path, "not a Kairos WAL file (bad magic)")
+            rel = len(FILE_MAGIC) if start == 0 else 0
+            base = start
+            pos = start + rel
+            while True:
+                stop = None
+                for status, end, payload in iter_frames(data, rel):
+                    if status != FrameStatus.OK:
+                        stop = (status, end)
+                        break
+                    payloads.append(bytes(payload))
+                    pos = base + end
+                    budget -= len(payload)
+                    if budget <= 0:
+                        break
+                if stop is None or not done or budget <= 0:
+                    break
+                status, end = stop
+                nxt = _resync(data, end + 1)
+                if nxt is None:
+                    what = "torn record" if status == FrameStatus.SHORT else "CRC mismatch"
+                    self._repair(path, base + end, what)
+                    size = base + end
+                    break
+                log.error(
+                    "WAL %s: corrupt record at offset %d; skipping %d bytes to the next valid record",
+                    path,
+                    base + end,
+                    nxt - end,
+                )
+                self.repaired.append(path)
+                rel = nxt
+                pos = base + nxt
+            positions[name] = pos
+            if done and pos >= size and budget > 0:
+                finished.append(name)
+            if budget <= 0:
+                break
+        return payloads, positions, finished
+
+    def _repair(self, path: str, offset: int, what: str) -> None:
+        size = os.path.getsize(path)
+        log.warning(
+            "WAL %s: %s at offset %d; truncating %d bytes of unacknowledged tail",
+            path,
+            what,
+            offset,
+            size - offset,
+        )
+        os.truncate(path, max(offset, 0))
+        self.repaired.append(path)
+
+    def commit(self, positions: dict[str, int], finished: list[str]) -> None:
+        """After the checkpoint is durable: forget and delete finished files."""
+        self.positions = dict(positions)
+        for name in finished:
+            self.positions.pop(name, None)
+            try:
+                os.unlink(os.path.join(self.dir, name))
+            except FileNotFoundError:
+                pass
+
+    def backlog_bytes(self) -> int:
+        return backlog_bytes(self.dir, self.positions)
+
+
+def backlog_bytes(directory: str, positions: dict[str, int]) -> int:
+    """Bytes appended to the WAL files in ``directory`` past the applied ``positions``."""
+    total = 0
+    for name in os.listdir(directory):
+        if not name.endswith(".wal"):
+            continue
+        try:
+            size = os.path.getsize(os.path.join(directory, name))
+        except FileNotFoundError:
+            continue
+        total += max(size - positions.get(name, len(FILE_MAGIC)), 0)
+    return total

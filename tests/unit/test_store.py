@@ -1,0 +1,167 @@
+"""The embedded store (first version): round trips, overwrites, compaction, recovery, TTL."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from kairos.errors import CorruptFile
+from kairos.ingest.parser import parse_datapoints
+from kairos.storage.embedded.store import EmbeddedStore
+
+
+def batch(body: str):
+    r = parse_datapoints(body.encode())
+    assert r.errors == []
+    return r.batch
+
+
+def read_all(store: EmbeddedStore, metric: str, tags=None, start=-(2**62), end=2**62):
+    series = store.find_series(metric, tags or {})
+    return {
+        tuple(d.info.tags): (d.ts.tolist(), list(d.values)) for d in store.read(series, start, end)
+    }
+
+
+def test_round_trip_every_kind(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    w.write(
+        batch(
+            '[{"name":"m","datapoints":[[3,3],[1,1],[2,2.5],[4,"s"]],"tags":{"h":"a"}},'
+            '{"name":"m","datapoints":[[1,10]],"tags":{"h":"b"}}]'
+        )
+    )
+    r = EmbeddedStore(str(tmp_path))
+    series = r.find_series("m", {})
+    assert {(s.tags, s.kind) for s in series} == {
+        ((("h", "a"),), 0),
+        ((("h", "a"),), 1),
+        ((("h", "a"),), 2),
+        ((("h", "b"),), 0),
+    }
+    data = {(d.info.tags, d.info.kind): d for d in r.read(series, 0, 10)}
+    assert data[((("h", "a"),), 0)].ts.tolist() == [1, 3]
+    assert data[((("h", "a"),), 0)].values.tolist() == [1, 3]
+    assert data[((("h", "a"),), 1)].values.dtype == np.float64
+    assert data[((("h", "a"),), 2)].values == ["s"]
+    assert r.find_series("m", {"h": ["b"]})[0].tags == (("h", "b"),)
+    assert r.metric_names() == ["m"]
+
+
+def test_time_range_is_inclusive(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    w.write(batch('[{"name":"m","datapoints":[[1,1],[2,2],[3,3],[4,4]],"tags":{"h":"a"}}]'))
+    assert read_all(w, "m", start=2, end=3)[(("h", "a"),)][0] == [2, 3]
+
+
+def test_overwrite_newer_segment_wins_and_survives_compaction(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True, compact_at=100)
+    w.write(batch('[{"name":"m","datapoints":[[1,1],[2,2]],"tags":{"h":"a"}}]'))
+    w.write(batch('[{"name":"m","datapoints":[[2,20],[3,30]],"tags":{"h":"a"}}]'))
+    assert read_all(w, "m")[(("h", "a"),)] == ([1, 2, 3], [1, 20, 30])
+    w.compact()
+    assert len(w._manifest["segments"]) == 1
+    r = EmbeddedStore(str(tmp_path))
+    assert read_all(r, "m")[(("h", "a"),)] == ([1, 2, 3], [1, 20, 30])
+    assert sorted(os.listdir(tmp_path / "segments")) == [w._manifest["segments"][0]["name"]]
+
+
+def test_reader_sees_new_data_after_refresh(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    r = EmbeddedStore(str(tmp_path))
+    assert r.metric_names() == []
+    w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
+    r.refresh()
+    assert r.metric_names() == ["m"]
+
+
+def test_reader_survives_compaction_between_manifest_and_read(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True, compact_at=100)
+    w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
+    w.write(batch('[{"name":"m","datapoints":[[2,2]],"tags":{"h":"a"}}]'))
+    r = EmbeddedStore(str(tmp_path))  # knows the two segments, has opened neither
+    w.compact()
+    assert read_all(r, "m")[(("h", "a"),)] == ([1, 2], [1, 2])
+
+
+def test_ttl_expires_points(tmp_path, monkeypatch) -> None:
+    import kairos.storage.embedded.store as mod
+
+    now = [1_000_000]
+    monkeypatch.setattr(mod, "_now_ms", lambda: now[0])
+    w = EmbeddedStore(str(tmp_path), writer=True, compact_at=100)
+    w.write(
+        batch(
+            '[{"name":"m","ttl":10,"datapoints":[[1,1]],"tags":{"h":"a"}},'
+            '{"name":"m","datapoints":[[2,2]],"tags":{"h":"a"}}]'
+        )
+    )
+    assert read_all(w, "m")[(("h", "a"),)] == ([1, 2], [1, 2])
+    now[0] += 10_001
+    assert read_all(w, "m")[(("h", "a"),)] == ([2], [2])
+
+
+def test_default_ttl_applies_to_ttl_zero(tmp_path, monkeypatch) -> None:
+    import kairos.storage.embedded.store as mod
+
+    now = [1_000_000]
+    monkeypatch.setattr(mod, "_now_ms", lambda: now[0])
+    w = EmbeddedStore(str(tmp_path), writer=True, default_ttl=5)
+    w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
+    now[0] += 5_001
+    assert read_all(w, "m") == {}
+
+
+def test_checkpoint_positions_are_atomic_with_data(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'), {"a.wal": 123})
+    assert EmbeddedStore(str(tmp_path), writer=True).wal_positions == {"a.wal": 123}
+
+
+def test_recovery_drops_orphans_and_unreferenced_series(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
+    (tmp_path / "segments" / "999999999999.arrow").write_bytes(b"half-written")
+    with open(tmp_path / "series.log", "ab") as f:
+        f.write(b"\x00" * 7)  # a torn append of a new series
+    w2 = EmbeddedStore(str(tmp_path), writer=True)
+    assert not (tmp_path / "segments" / "999999999999.arrow").exists()
+    w2.write(batch('[{"name":"n","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
+    r = EmbeddedStore(str(tmp_path))
+    assert r.metric_names() == ["m", "n"]
+
+
+def test_corrupt_segment_is_reported_by_name(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
+    seg = tmp_path / "segments" / w._manifest["segments"][0]["name"]
+    data = bytearray(seg.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    seg.write_bytes(bytes(data))
+    with pytest.raises(CorruptFile, match=seg.name):
+        EmbeddedStore(str(tmp_path), writer=True)
+
+
+def test_corrupt_manifest_is_reported_by_name(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
+    m = tmp_path / "MANIFEST"
+    data = bytearray(m.read_bytes())
+    data[-2] ^= 0xFF
+    m.write_bytes(bytes(data))
+    with pytest.raises(CorruptFile, match="MANIFEST"):
+        EmbeddedStore(str(tmp_path))
+
+
+def test_metric_names_java_order_and_prefix(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    w.write(
+        batch(
+            '[{"name":"b","datapoints":[[1,1]],"tags":{"h":"a"}},{"name":"B","datapoints":[[1,1]],"tags":{"h":"a"}},'
+            '{"name":"ab","datapoints":[[1,1]],"tags":{"h":"a"}}]'
+        )
+    )
+    assert w.metric_names() == ["B", "ab", "b"]
+    assert w.metric_names("a") == ["ab"]
