@@ -177,3 +177,109 @@ def test_round_trip_types_and_tags(server, client) -> None:
     assert text["group_by"] == [{"name": "type", "type": "text"}]
     assert text["values"] == [[7, 'héllo "w"']]
     assert doc["queries"][0]["sample_size"] == 7
+
+
+def test_histogram_forms_round_trip(server, client) -> None:
+    m = f"h{uuid.uuid4().hex[:8]}"
+    body = [
+        {
+            "name": m,
+            "datapoints": [
+                [
+                    1,
+                    {
+                        "boundaries": [1, 5],
+                        "counts": [2, 3, 1],
+                        "total_count": 6,
+                        "sum": 20,
+                        "min": 0.5,
+                        "max": 9,
+                    },
+                ],
+                [
+                    2,
+                    {
+                        "buckets": [
+                            {"le": 1, "count": 2},
+                            {"le": "5", "count": 5},
+                            {"le": "+Inf", "count": 6},
+                        ],
+                        "count": 6,
+                        "sum": 20,
+                    },
+                ],
+            ],
+            "tags": {"t": "v"},
+        },
+        {
+            "name": m,
+            "type": "histogram",
+            "timestamp": 3,
+            "value": {
+                "bins": {"1.5": 3, "2.5": 1},
+                "precision": 7,
+                "min": 1.5,
+                "max": 2.5,
+                "sum": 6.5,
+                "count": 4,
+            },
+            "tags": {"t": "v"},
+        },
+    ]
+    r = client.post("/api/v1/datapoints", json=body)
+    assert r.status_code == 204, r.text
+    server.wait_applied()
+    res = query(client, m)["queries"][0]["results"]
+    assert len(res) == 1
+    assert res[0]["group_by"] == [{"name": "type", "type": "histogram"}]
+    values = res[0]["values"]
+    assert values[0] == [
+        1,
+        {
+            "boundaries": [1, 5],
+            "counts": [2, 3, 1],
+            "total_count": 6,
+            "sum": 20,
+            "min": 0.5,
+            "max": 9,
+        },
+    ]
+    assert values[1] == [
+        2,
+        {"boundaries": [1, 5], "counts": [2, 3, 1], "total_count": 6, "sum": 20},
+    ]
+    assert values[2] == [
+        3,
+        {
+            "boundaries": [1.5, 1.5078125, 2.5, 2.515625],
+            "counts": [0, 3, 0, 1, 0],
+            "total_count": 4,
+            "sum": 6.5,
+            "min": 1.5,
+            "max": 2.5,
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ({"boundaries": [1, 5], "counts": [1, 2, 3, 4]}, "counts"),
+        ({"boundaries": [5, 1], "counts": [1, 2, 3]}, "increasing"),
+        ({"boundaries": [1], "counts": [-1, 2]}, "negative"),
+        ({"boundaries": [1], "counts": [1, 2], "total_count": 4}, "total_count"),
+        ({"buckets": [{"le": 1, "count": 5}, {"le": 2, "count": 3}], "count": 5}, "count"),
+    ],
+)
+def test_inconsistent_histograms_are_400_and_other_points_kept(
+    server, client, value, reason
+) -> None:
+    m = f"hb{uuid.uuid4().hex[:8]}"
+    body = [{"name": m, "datapoints": [[1, value], [2, 2]], "tags": {"t": "v"}}]
+    r = client.post("/api/v1/datapoints", json=body)
+    assert r.status_code == 400
+    (msg,) = r.json()["errors"]
+    assert msg.startswith(f"metric[0](name={m}).datapoints[0].value is an invalid histogram: ")
+    assert reason in msg
+    server.wait_applied()
+    assert values_of(client, m) == [[2, 2]]

@@ -57,7 +57,7 @@ def test_time_range_is_inclusive(tmp_path) -> None:
 
 
 def test_overwrite_newer_segment_wins_and_survives_compaction(tmp_path) -> None:
-    w = EmbeddedStore(str(tmp_path), writer=True, compact_at=100)
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
     w.write(batch('[{"name":"m","datapoints":[[1,1],[2,2]],"tags":{"h":"a"}}]'))
     w.write(batch('[{"name":"m","datapoints":[[2,20],[3,30]],"tags":{"h":"a"}}]'))
     assert read_all(w, "m")[(("h", "a"),)] == ([1, 2, 3], [1, 20, 30])
@@ -78,7 +78,7 @@ def test_reader_sees_new_data_after_refresh(tmp_path) -> None:
 
 
 def test_reader_survives_compaction_between_manifest_and_read(tmp_path) -> None:
-    w = EmbeddedStore(str(tmp_path), writer=True, compact_at=100)
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
     w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
     w.write(batch('[{"name":"m","datapoints":[[2,2]],"tags":{"h":"a"}}]'))
     r = EmbeddedStore(str(tmp_path))  # knows the two segments, has opened neither
@@ -91,7 +91,7 @@ def test_ttl_expires_points(tmp_path, monkeypatch) -> None:
 
     now = [1_000_000]
     monkeypatch.setattr(mod, "_now_ms", lambda: now[0])
-    w = EmbeddedStore(str(tmp_path), writer=True, compact_at=100)
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
     w.write(
         batch(
             '[{"name":"m","ttl":10,"datapoints":[[1,1]],"tags":{"h":"a"}},'
@@ -165,3 +165,16 @@ def test_metric_names_java_order_and_prefix(tmp_path) -> None:
     )
     assert w.metric_names() == ["B", "ab", "b"]
     assert w.metric_names("a") == ["ab"]
+
+
+def test_size_tiered_compaction_keeps_newest_values(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=3)
+    for i in range(10):
+        w.write(batch(f'[{{"name":"m","datapoints":[[1,{i}],[{i + 10},{i}]],"tags":{{"h":"a"}}}}]'))
+    levels = [s["level"] for s in w._manifest["segments"]]
+    assert levels == sorted(levels, reverse=True)  # older, bigger segments first
+    assert len(levels) < 10
+    ts, vals = read_all(EmbeddedStore(str(tmp_path)), "m")[(("h", "a"),)]
+    assert ts == [1, *range(10, 20)]
+    assert vals == [9, *range(10)]
+    assert len(os.listdir(tmp_path / "segments")) == len(levels)

@@ -78,19 +78,21 @@ class EmbeddedStore:
         True in the writer process only: allows :meth:`write` and :meth:`checkpoint`.
     default_ttl : int
         Seconds applied to points ingested with ttl 0 (0 = keep forever).
-    compact_at : int
-        Merge all segments into one when there are more than this many.
+    fanout : int
+        Size-tiered compaction: new segments are level 0; ``fanout`` segments of one level
+        merge into one segment of the next level, so each point is rewritten about
+        log_fanout(total / flush) times.
     """
 
     def __init__(
-        self, data_dir: str, writer: bool = False, default_ttl: int = 0, compact_at: int = 12
+        self, data_dir: str, writer: bool = False, default_ttl: int = 0, fanout: int = 8
     ) -> None:
         self.dir = data_dir
         self.seg_dir = os.path.join(data_dir, "segments")
         os.makedirs(self.seg_dir, exist_ok=True)
         self.is_writer = writer
         self.default_ttl = default_ttl
-        self.compact_at = compact_at
+        self.fanout = fanout
         self.manifest_path = os.path.join(data_dir, "MANIFEST")
         self.series_path = os.path.join(data_dir, "series.log")
         self._manifest: dict = {
@@ -387,6 +389,7 @@ class EmbeddedStore:
                 obj_col,
                 n_total,
             )
+            seg["level"] = 0
             segments.append(seg)
             next_seg += 1
         m = dict(self._manifest)
@@ -397,8 +400,7 @@ class EmbeddedStore:
         if wal_positions is not None:
             m["wal"] = wal_positions
         self._write_manifest(m)
-        if len(segments) > self.compact_at:
-            self.compact()
+        self._maybe_compact()
 
     def _write_segment(self, number, sids, ts, vals, exp, objs, n) -> dict:
         # Sort by (series, ts); on equal keys the later point (higher input index) wins.
@@ -455,9 +457,28 @@ class EmbeddedStore:
         self._manifest_stat = (st.st_mtime_ns, st.st_ino)
         self._metric_names = None
 
-    def compact(self) -> None:
-        """Merge every segment into one (newer rows win), then drop the old files."""
-        old = list(self._manifest["segments"])
+    def _maybe_compact(self) -> None:
+        while True:
+            segs = self._manifest["segments"]
+            by_level: dict[int, list[int]] = {}
+            for i, seg in enumerate(segs):
+                by_level.setdefault(seg.get("level", 0), []).append(i)
+            full = [lvl for lvl, idx in by_level.items() if len(idx) >= self.fanout]
+            if not full:
+                return
+            lvl = min(full)
+            idx = by_level[lvl]
+            self.compact(idx[0], idx[-1] + 1, lvl + 1)
+
+    def compact(self, lo: int = 0, hi: int | None = None, level: int | None = None) -> None:
+        """Merge the manifest's segments ``lo:hi`` (a contiguous run; newer rows win) into one.
+
+        Expired points are dropped.  The new segment takes the run's place in the manifest,
+        then the old files are unlinked.
+        """
+        segs = list(self._manifest["segments"])
+        hi = len(segs) if hi is None else hi
+        old = segs[lo:hi]
         if len(old) < 2:
             return
         tables = [self._table(s["name"]) for s in old]
@@ -490,8 +511,9 @@ class EmbeddedStore:
         )
         number = self._manifest["next_segment"]
         seg = self._write_table(number, table)
+        seg["level"] = max(s.get("level", 0) for s in old) + 1 if level is None else level
         m = dict(self._manifest)
-        m["segments"] = [seg]
+        m["segments"] = [*segs[:lo], seg, *segs[hi:]]
         m["next_segment"] = number + 1
         m["generation"] += 1
         self._write_manifest(m)
