@@ -6,6 +6,7 @@ status file is fresh, or there is nothing to apply).
 
 from __future__ import annotations
 
+import os
 import time
 
 from sanic import Blueprint, Request
@@ -51,6 +52,15 @@ def _checks(st: WorkerState) -> dict[str, tuple[bool, dict]]:
                 "seconds_since_report": round(age, 3),
             },
         )
+    out["WAL"] = (
+        True,
+        {
+            "worker_pid": os.getpid(),
+            "appends": st.wal.appends,
+            "synced_appends": st.wal.synced_appends,
+            "bytes_written": st.wal.bytes_written,
+        },
+    )
     return out
 
 

@@ -24,6 +24,7 @@ class NonFiniteValue(KairosError):
 
 def java_double(x: float) -> int | float | orjson.Fragment:
     """A double as KairosDB would print it, in a form orjson serialises verbatim."""
+    x = float(x)
     if not math.isfinite(x):
         raise NonFiniteValue(f"NaN or Infinity: {x}")
     ax = abs(x)
@@ -31,7 +32,7 @@ def java_double(x: float) -> int | float | orjson.Fragment:
         return orjson.Fragment(b"-0") if math.copysign(1.0, x) < 0 else 0
     if 1e-3 <= ax < 1e7:
         return int(x) if x.is_integer() else x
-    sign, digits, exp = Decimal(repr(float(x))).as_tuple()
+    sign, digits, exp = Decimal(repr(x)).as_tuple()
     ds = "".join(map(str, digits)).rstrip("0") or "0"
     sci = len("".join(map(str, digits))) + int(exp) - 1
     mant = ds[0] + "." + (ds[1:] or "0")

@@ -59,6 +59,8 @@ class WalWriter:
         self._size = 0
         self._dirty = False
         self.bytes_written = 0
+        self.appends = 0
+        self.synced_appends = 0
         self._open_new()
 
     def _open_new(self) -> None:
@@ -82,9 +84,11 @@ class WalWriter:
             _write_all(self._fd, frame)
             self._size += len(frame)
             self.bytes_written += len(frame)
+            self.appends += 1
             if sync:
                 os.fdatasync(self._fd)
                 self._dirty = False
+                self.synced_appends += 1
             else:
                 self._dirty = True
 

@@ -200,7 +200,7 @@ def test_health_endpoints(client) -> None:
     assert client.get("/api/v1/health/check").status_code == 204
     r = client.get("/api/v1/health/status")
     assert r.status_code == 200
-    assert r.json() == ["Datastore-Query: OK", "Writer: OK"]
+    assert r.json() == ["Datastore-Query: OK", "Writer: OK", "WAL: OK"]
     h = client.get("/health").json()
     assert h["status"] == "healthy"
     assert h["checks"]["Writer"]["state"] == "running"
@@ -236,5 +236,29 @@ def test_writer_applies_after_restart(tmp_path) -> None:
                 "/api/v1/datapoints/query", json={"start_absolute": 0, "metrics": [{"name": "r"}]}
             ).json()
             assert res["queries"][0]["results"][0]["values"] == [[1, 1]]
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize(
+    ("env", "param", "synced"),
+    [
+        ({}, None, False),
+        ({}, "true", True),
+        ({"KAIROSDB_DEFAULT_SYNC": "true"}, None, True),
+        ({"KAIROSDB_DEFAULT_SYNC": "true"}, "false", False),
+    ],
+)
+def test_sync_precedence_param_over_env_over_default(tmp_path, env, param, synced) -> None:
+    from tests.conftest import start_server
+
+    srv = start_server(tmp_path / "data", env=env, workers=1)
+    try:
+        with srv.client() as c:
+            url = "/api/v1/datapoints" + (f"?sync={param}" if param else "")
+            assert c.post(url, json=[{"name": "s", "datapoints": [[1, 1]], "tags": {"t": "v"}}]).status_code == 204
+            wal = c.get("/health").json()["checks"]["WAL"]
+            assert wal["appends"] == 1
+            assert wal["synced_appends"] == int(synced)
     finally:
         srv.stop()
