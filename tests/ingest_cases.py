@@ -275,3 +275,16 @@ CASES: list[tuple[str, str, list[str], dict[str, list]]] = [
 
 def render(template: str, prefix: str) -> str:
     return template.replace("{m}", prefix)
+
+
+CASES += [
+    (
+        "single-point-invalid-histogram",
+        '{"name":"{m}a","timestamp":1,"value":{"boundaries":[2,1],"counts":[1,1,1]},"tags":{"t":"v"}}',
+        [
+            "metric[0](name={m}a).value is an invalid histogram: "
+            "histogram boundaries are not strictly increasing: boundaries[1] = 1.0 follows boundaries[0] = 2.0"
+        ],
+        {"{m}a": []},
+    ),
+]

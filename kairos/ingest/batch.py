@@ -34,6 +34,7 @@ __all__ = [
     "STRING",
     "Batch",
     "BatchBuilder",
+    "java_key",
     "java_sorted_tags",
 ]
 
@@ -59,14 +60,17 @@ _OBJECTS_SCHEMA = pa.schema([("object", pa.binary()), ("is_str", pa.bool_())])
 _LEN = struct.Struct("<Q")
 
 
-def _java_key(s: str) -> bytes:
-    # Java compares strings by UTF-16 code units; big-endian UTF-16 bytes sort the same way.
+def java_key(s: str) -> bytes:
+    """Sort key for Java ``String.compareTo`` order (UTF-16 code units).
+
+    Big-endian UTF-16 bytes sort exactly as the code units do.
+    """
     return s.encode("utf-16-be", "surrogatepass")
 
 
 def java_sorted_tags(tags: dict[str, str]) -> Tags:
     """Tags as a tuple of pairs in Java ``String.compareTo`` order of the names."""
-    return tuple(sorted(tags.items(), key=lambda kv: _java_key(kv[0])))
+    return tuple(sorted(tags.items(), key=lambda kv: java_key(kv[0])))
 
 
 @dataclass(slots=True)

@@ -379,7 +379,18 @@ def _process_metric(obj: object, index: int, b: BatchBuilder, errors: list[str])
 def _single_point(
     value: object, mtype: str | None, ctx: _Ctx, b: BatchBuilder, errors: list[str]
 ) -> tuple[int, int] | None:
-    type_name = mtype
+    return _typed_word(value, mtype, ctx, ctx, b, errors)
+
+
+def _typed_word(
+    value: object,
+    type_name: str | None,
+    ctx: _Ctx,
+    value_ctx: _Ctx,
+    b: BatchBuilder,
+    errors: list[str],
+) -> tuple[int, int] | None:
+    """Infer or check the type and convert; None after recording a validation error."""
     if type_name is None:
         type_name = _infer_type(value)
         if type_name is None:
@@ -389,7 +400,11 @@ def _single_point(
     if kind is None:
         errors.append(f"Unregistered data point type '{type_name}'")
         return None
-    return _make_word(kind, value, ctx, "value", b)
+    try:
+        return _make_word(kind, value, value_ctx, "value", b)
+    except _HistogramError as e:
+        errors.append(str(e))
+        return None
 
 
 def _infer_type(value: object) -> str | None:
@@ -481,23 +496,10 @@ def convert_point(
             return None
     elif not _not_null_or_empty_json(errors, f"{base}.value", value):
         return None
-    if type_name is None:
-        type_name = _infer_type(value)
-        if type_name is None:
-            errors.append(f"{ctx()} {INVALID_TYPE}")
-            return None
-    kind = kind_of_type(type_name)
-    if kind is None:
-        errors.append(f"Unregistered data point type '{type_name}'")
+    r = _typed_word(value, type_name, ctx, _SubCtx(base), b, errors)
+    if r is None:
         return None
-    if timestamp is None:
-        timestamp = 0
-    try:
-        k, word = _make_word(kind, value, _SubCtx(base), "value", b)
-    except _HistogramError as e:
-        errors.append(str(e))
-        return None
-    return k, wrap_int64(timestamp), word
+    return r[0], wrap_int64(timestamp if timestamp is not None else 0), r[1]
 
 
 class _SubCtx(_Ctx):

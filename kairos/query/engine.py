@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kairos.errors import BadRequest
-from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING
+from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, java_key
 from kairos.query._format import java_double, values_json
 from kairos.query.model import MetricQuery, Query
 from kairos.storage.protocol import Datastore, SeriesData
@@ -19,10 +19,6 @@ __all__ = ["run_query"]
 
 _GROUP_TYPE = {LONG: "number", DOUBLE: "number", STRING: "text", HISTOGRAM: "histogram"}
 _GROUP_ORDER = ("histogram", "number", "text")
-
-
-def _java_key(s: str) -> bytes:
-    return s.encode("utf-16-be", "surrogatepass")
 
 
 def run_query(store: Datastore, query: Query) -> dict:
@@ -64,8 +60,8 @@ def _run_metric(store: Datastore, q: Query, m: MetricQuery) -> dict:
                 for k, v in d.info.tags:
                     tagsets.setdefault(k, set()).add(v)
             r["tags"] = {
-                k: sorted(vs, key=_java_key)
-                for k, vs in sorted(tagsets.items(), key=lambda kv: _java_key(kv[0]))
+                k: sorted(vs, key=java_key)
+                for k, vs in sorted(tagsets.items(), key=lambda kv: java_key(kv[0]))
             }
         r["values"] = values
         results.append(r)

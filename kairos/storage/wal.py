@@ -25,6 +25,7 @@ import time
 
 from kairos.errors import CorruptFile
 from kairos.storage._frame import HEADER, MAGIC, FrameStatus, encode_frame, iter_frames
+from kairos.storage._fs import fsync_dir
 
 __all__ = ["FILE_MAGIC", "WalReader", "WalWriter", "backlog_bytes", "wal_dir"]
 
@@ -69,7 +70,7 @@ class WalWriter:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(fd, FILE_MAGIC)
         os.fsync(fd)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         old = self._fd
         self._fd, self._size, self.path = fd, len(FILE_MAGIC), path
         if old >= 0:
@@ -112,14 +113,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while mv:
         n = os.write(fd, mv)
         mv = mv[n:]
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _resync(data: bytes, start: int) -> int | None:

@@ -32,8 +32,9 @@ import orjson
 import pyarrow as pa
 
 from kairos.errors import CorruptFile
-from kairos.ingest.batch import HISTOGRAM, STRING, Batch
+from kairos.ingest.batch import HISTOGRAM, STRING, Batch, java_key
 from kairos.storage._frame import FrameStatus, encode_frame, iter_frames
+from kairos.storage._fs import fsync_dir
 from kairos.storage.protocol import SeriesData, SeriesInfo
 
 __all__ = ["EmbeddedStore"]
@@ -49,18 +50,6 @@ _SCHEMA = pa.schema(
         ("obj", pa.binary()),
     ]
 )
-
-
-def _java_key(s: str) -> bytes:
-    return s.encode("utf-16-be", "surrogatepass")
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _now_ms() -> int:
@@ -188,7 +177,7 @@ class EmbeddedStore:
 
     def metric_names(self, prefix: str | None = None) -> list[str]:
         if self._metric_names is None:
-            self._metric_names = sorted(self._by_metric, key=_java_key)
+            self._metric_names = sorted(self._by_metric, key=java_key)
         if not prefix:
             return list(self._metric_names)
         return [m for m in self._metric_names if m.startswith(prefix)]
@@ -433,7 +422,7 @@ class EmbeddedStore:
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, path)
-        _fsync_dir(self.seg_dir)
+        fsync_dir(self.seg_dir)
         ts = table.column("ts").to_numpy()
         return {
             "name": name,
@@ -451,7 +440,7 @@ class EmbeddedStore:
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, self.manifest_path)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         self._manifest = m
         st = os.stat(self.manifest_path)
         self._manifest_stat = (st.st_mtime_ns, st.st_ino)
