@@ -103,6 +103,7 @@ def percentile_ref(
     value = lo + frac * (hi - lo)
     if not math.isfinite(value):
         value = lo * (1.0 - frac) + hi * frac
+    value = min(max(value, lo), hi)
     if not math.isnan(vmin):
         value = max(value, vmin)
     if not math.isnan(vmax):

@@ -288,3 +288,12 @@ CASES += [
         {"{m}a": []},
     ),
 ]
+
+CASES += [
+    (
+        "duplicate-tag-name-is-a-request-error",
+        '[{"name":"{m}a","datapoints":[[1,1]],"tags":{"t":"v"}},{"name":"{m}b","datapoints":[[1,1]],"tags":{"a":"b","a":"c"}}]',
+        ["duplicate key: a"],
+        {"{m}a": [[1, 1]], "{m}b": []},
+    ),
+]

@@ -98,33 +98,3 @@ def convert_datapoints(list dps, int fast_kind, object slow,
             m += 1
     return m
 
-
-def number_hazards(const unsigned char[::1] body):
-    """True when ``body`` has a number orjson would read differently from KairosDB.
-
-    That is a digit run not preceded by ``.`` and directly followed by ``e``/``E`` (an
-    exponent with no dot: KairosDB reads a long), or a run of 19 or more digits (past int64).
-    Reference: the regex ``(?<![0-9.])-?[0-9]+[eE]|[0-9]{19}`` in ``kairos.ingest.parser``.
-    """
-    return _number_hazards(&body[0], body.shape[0]) if body.shape[0] else False
-
-
-cdef bint _number_hazards(const unsigned char* body, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef Py_ssize_t run = 0
-    cdef bint after_dot = False
-    cdef unsigned char c, prev = 0
-    for i in range(n):
-        c = body[i]
-        if 48 <= c <= 57:
-            if run == 0:
-                after_dot = prev == 46
-            run += 1
-            if run >= 19:
-                return True
-        else:
-            if run > 0 and (c == 101 or c == 69) and not after_dot:
-                return True
-            run = 0
-        prev = c
-    return False

@@ -216,6 +216,12 @@ cdef f64_t _percentile(const f64_t[::1] b, const int64_t[::1] c, Py_ssize_t b0, 
     if not isfinite(v):
         # hi - lo overflowed.
         v = lo * (1.0 - frac) + hi * frac
+    # Rounding (lo + (hi - lo) can differ from hi) must not leave the bucket, or
+    # percentiles would stop being monotone in q.
+    if v < lo:
+        v = lo
+    if v > hi:
+        v = hi
     if v < mn:
         v = mn
     if v > mx:

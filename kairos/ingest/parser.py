@@ -15,11 +15,9 @@ handles requests and metric objects, and the rare points the kernel hands back
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 
 from kairos.errors import InvalidHistogram, PayloadTooLarge
 from kairos.ingest._values import (
@@ -50,12 +48,6 @@ __all__ = ["IngestResult", "convert_point", "count_points", "parse_datapoints", 
 
 NO_CONTENT = "Invalid json. No content due to end of input."
 INVALID_START = "Invalid start of json."
-
-# Bodies orjson would decode differently from KairosDB take the stdlib decoder: a number with
-# an exponent but no dot (``12E3``: orjson makes a float, KairosDB a long by its text), and
-# integers past 64 bits (orjson makes floats of those; KairosDB wraps them to 64 bits).
-# ``number_hazards`` is the Cython scan of this regex (the regex is its reference).
-NUMBER_HAZARDS_RE = re.compile(rb"(?<![0-9.])-?[0-9]+[eE]|[0-9]{19}")
 
 
 @dataclass(slots=True)
@@ -88,21 +80,37 @@ class _Ctx:
         return s
 
 
+class _PairsDict(dict):
+    """A decoded object that remembers keys it saw twice (Gson rejects those in tag maps)."""
+
+    __slots__ = ("duplicates",)
+
+
+def _pairs_hook(pairs: list[tuple[str, object]]) -> _PairsDict:
+    d = _PairsDict(pairs)
+    d.duplicates = [k for k, _ in pairs] if len(d) != len(pairs) else []
+    if d.duplicates:
+        seen: set[str] = set()
+        d.duplicates = [k for k in d.duplicates if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+    return d
+
+
 def parse_json(body: bytes) -> object:
-    """Decode a body, keeping the literal-text distinctions KairosDB's type inference needs.
+    """Decode a body as Gson would see it.
 
-    Raises ``Fatal`` with a description of the syntax error.
+    The stdlib decoder is used rather than orjson because KairosDB's semantics need what orjson
+    discards: the literal text of numbers (``1E5`` has no dot, so KairosDB stores a long;
+    integers past 64 bits wrap) and duplicate keys (Gson rejects them in tag maps).  The
+    common bodies never get here: the Cython scanner takes them.  Raises ``Fatal`` with a
+    description of the syntax error.
     """
-    from kairos._native.columnar import number_hazards
-
-    if not number_hazards(body):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            if "Integer" not in str(e) and "number" not in str(e).lower():
-                raise Fatal(_syntax_message(body, e)) from None
     try:
-        return json.loads(body, parse_float=parse_float_literal, parse_constant=_reject_constant)
+        return json.loads(
+            body,
+            parse_float=parse_float_literal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_pairs_hook,
+        )
     except (ValueError, RecursionError) as e:
         raise Fatal(_syntax_message(body, e)) from None
 
@@ -189,7 +197,7 @@ def _too_many(n: int, limit: int) -> PayloadTooLarge:
 def _salvage_prefix(body: bytes, builder: BatchBuilder, message: str) -> IngestResult:
     """A syntax error in an array: KairosDB has already stored the metric objects before it."""
     text = body.decode("utf-8", "replace")
-    dec = json.JSONDecoder(parse_float=parse_float_literal)
+    dec = json.JSONDecoder(parse_float=parse_float_literal, object_pairs_hook=_pairs_hook)
     i = len(text) - len(text.lstrip())
     if not text.startswith("[", i):
         return IngestResult(builder.build(), [message])
@@ -274,6 +282,8 @@ def _gson_tags(v: object, path: str) -> dict[str, str | None]:
     if not isinstance(v, dict):
         kind = "BEGIN_ARRAY" if isinstance(v, list) else "a primitive"
         raise Fatal(f"Expected BEGIN_OBJECT but was {kind} at path {path}")
+    if isinstance(v, _PairsDict) and v.duplicates:
+        raise Fatal(f"duplicate key: {v.duplicates[0]}")
     return {k: _gson_string(x, f"{path}.{k}") for k, x in v.items()}
 
 

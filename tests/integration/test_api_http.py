@@ -256,7 +256,12 @@ def test_sync_precedence_param_over_env_over_default(tmp_path, env, param, synce
     try:
         with srv.client() as c:
             url = "/api/v1/datapoints" + (f"?sync={param}" if param else "")
-            assert c.post(url, json=[{"name": "s", "datapoints": [[1, 1]], "tags": {"t": "v"}}]).status_code == 204
+            assert (
+                c.post(
+                    url, json=[{"name": "s", "datapoints": [[1, 1]], "tags": {"t": "v"}}]
+                ).status_code
+                == 204
+            )
             wal = c.get("/health").json()["checks"]["WAL"]
             assert wal["appends"] == 1
             assert wal["synced_appends"] == int(synced)

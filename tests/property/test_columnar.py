@@ -86,14 +86,3 @@ def test_plain_numeric_entries_never_call_back(dps) -> None:
 def test_empty_list() -> None:
     z = np.empty(0, np.int64)
     assert convert_datapoints([], -1, None, z, z, np.empty(0, np.uint8)) == 0
-
-
-@settings(max_examples=500)
-@given(
-    st.binary(max_size=60) | st.text(alphabet="0123456789.eE-+ ,[]x", max_size=60).map(str.encode)
-)
-def test_number_hazards_matches_regex(body: bytes) -> None:
-    from kairos._native.columnar import number_hazards
-    from kairos.ingest.parser import NUMBER_HAZARDS_RE
-
-    assert number_hazards(body) is (NUMBER_HAZARDS_RE.search(body) is not None)

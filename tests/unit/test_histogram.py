@@ -706,3 +706,10 @@ def test_from_bytes_garbage(data, message):
 def test_from_bytes_type_error(data):
     with pytest.raises(TypeError, match="histogram bytes must be bytes-like"):
         Histogram.from_bytes(data)
+
+
+def test_percentile_stays_inside_its_bucket_despite_rounding() -> None:
+    # lo + 1.0 * (hi - lo) rounds to 0.0 here, above the bucket's upper edge -3e-285.
+    h = Histogram.from_samples([0.0, -1.0], [-3.0197265326083642e-285])
+    assert h.percentile(0.5) == -3.0197265326083642e-285
+    assert h.percentile(0.5) <= h.percentile(0.75)

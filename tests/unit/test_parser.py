@@ -10,6 +10,7 @@ import pytest
 
 from kairos.errors import PayloadTooLarge
 from kairos.ingest.batch import DOUBLE, LONG, STRING, Batch
+from kairos.ingest import ingest_body
 from kairos.ingest.parser import parse_datapoints
 from tests.ingest_cases import CASES, render
 
@@ -39,8 +40,11 @@ def materialize(batch: Batch) -> dict[str, list]:
 @pytest.mark.parametrize(("case", "template", "errors", "stored"), CASES, ids=[c[0] for c in CASES])
 def test_case(case: str, template: str, errors: list[str], stored: dict[str, list]) -> None:
     prefix = "p."
-    r = parse_datapoints(render(template, prefix).encode())
-    assert r.errors == [render(e, prefix) for e in errors]
+    body = render(template, prefix).encode()
+    r = ingest_body(body, 10**6)  # the scanner when it takes the body, else the general path
+    general = parse_datapoints(body)
+    assert general.batch.equals(r.batch)
+    assert r.errors == general.errors == [render(e, prefix) for e in errors]
     got = materialize(r.batch)
     for metric, values in stored.items():
         assert got.get(render(metric, prefix), []) == values
