@@ -44,7 +44,7 @@ test: test-deps
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check kairos tests benchmarks setup.py
 	$(BIN)/ruff format --check kairos tests benchmarks setup.py
-	$(BIN)/cython-lint kairos/_native/*.pyx
+	PATH=$(BIN):$$PATH $(BIN)/cython-lint kairos/_native/*.pyx
 
 fmt: $(VENV)/.test-deps
 	$(BIN)/ruff format kairos tests benchmarks setup.py

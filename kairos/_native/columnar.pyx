@@ -97,4 +97,3 @@ def convert_datapoints(list dps, int fast_kind, object slow,
             word_out[m] = <word_t>r[2]
             m += 1
     return m
-

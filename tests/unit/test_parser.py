@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from kairos.errors import PayloadTooLarge
-from kairos.ingest.batch import DOUBLE, LONG, STRING, Batch
 from kairos.ingest import ingest_body
+from kairos.ingest.batch import DOUBLE, LONG, STRING, Batch
 from kairos.ingest.parser import parse_datapoints
 from tests.ingest_cases import CASES, render
 
