@@ -81,9 +81,47 @@ def create_app(config: Config) -> Sanic:
     return app
 
 
+def _defer_signals_during_startup() -> None:
+    """Make a SIGTERM/SIGINT that arrives while Sanic waits for its workers' ack safe.
+
+    Sanic's main process polls the workers' state through a multiprocessing manager proxy
+    while it waits for every worker to acknowledge start-up.  Its shutdown signal handler uses
+    the same proxy connection; run in the middle of a proxy call it desynchronises the
+    connection and the main process hangs for ever (seen with a SIGTERM within a second of
+    start).  The signal is therefore remembered and handled once the wait is over.
+    """
+    from sanic.worker.manager import WorkerManager
+
+    if getattr(WorkerManager, "_kairos_deferred_signals", False):
+        return
+    wait_for_ack = WorkerManager.wait_for_ack
+    shutdown_signal = WorkerManager.shutdown_signal
+
+    def patched_wait(self) -> None:
+        self._kairos_in_ack = True
+        try:
+            wait_for_ack(self)
+        finally:
+            self._kairos_in_ack = False
+            pending = getattr(self, "_kairos_pending_signal", None)
+            if pending is not None:
+                shutdown_signal(self, *pending)
+
+    def patched_signal(self, signum, frame) -> None:
+        if getattr(self, "_kairos_in_ack", False):
+            self._kairos_pending_signal = (signum, frame)
+            return
+        shutdown_signal(self, signum, frame)
+
+    WorkerManager.wait_for_ack = patched_wait
+    WorkerManager.shutdown_signal = patched_signal
+    WorkerManager._kairos_deferred_signals = True
+
+
 def serve(config: Config) -> None:
     """Run the HTTP workers and the writer process until SIGINT/SIGTERM."""
     os.makedirs(config.data_dir, exist_ok=True)
+    _defer_signals_during_startup()
     loader = AppLoader(factory=partial(create_app, config))
     app = loader.load()
     app.prepare(host=config.host, port=config.port, workers=config.workers, single_process=False)
