@@ -14,7 +14,7 @@ from kairos.app._http import error_response, json_response, no_content
 from kairos.app.state import WorkerState
 from kairos.errors import BadRequest, PayloadTooLarge
 from kairos.ingest import ingest_body
-from kairos.query.engine import run_query
+from kairos.query.engine import run_query, run_tags_query
 from kairos.query.model import parse_query
 
 __all__ = ["bp"]
@@ -87,7 +87,11 @@ async def _query(request: Request, doc: object) -> HTTPResponse:
     st: WorkerState = request.app.ctx.state
     query = parse_query(doc)
     st.store.refresh()
-    return json_response(run_query(st.store, query))
+
+    def publish(batch) -> None:  # save_as: the results go through ingest like any batch
+        st.wal.append(batch.to_ipc(), False)
+
+    return json_response(run_query(st.store, query, publish=publish))
 
 
 def _decode(body: bytes | str) -> object:
@@ -110,3 +114,12 @@ async def get_query(request: Request) -> HTTPResponse:
     if not text:
         return error_response(["query json must not be null or empty"], 400)
     return await _query(request, _decode(text))
+
+
+@bp.post("/query/tags")
+async def post_query_tags(request: Request) -> HTTPResponse:
+    """Tags of the series each metric selects (aggregators and group-bys are ignored)."""
+    st: WorkerState = request.app.ctx.state
+    query = parse_query(_decode(request.body))
+    st.store.refresh()
+    return json_response(run_tags_query(st.store, query))

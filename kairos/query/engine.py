@@ -1,75 +1,176 @@
-"""Run a :class:`Query` against a ``Datastore`` and build KairosDB's response (spec §3.3-3.4).
+"""Run a :class:`Query` against a ``Datastore`` and build KairosDB's response (spec §3.3-4).
 
-Series of a metric matching the tag filter are grouped by data type (``number`` for long and
-double, ``text`` for strings, ``histogram``), each group merged into one time-ordered stream.
-Results with no values are left out, as KairosDB HEAD does.
+::
+
+    series (index) -> read ranges -> group by data type and tag group-by -> merge each group by
+    timestamp -> split by time/value/bin group-bys -> limit -> aggregator chain -> JSON
+
+Every step works on whole columns (:class:`~kairos.query.stream.Stream`); per-point loops are
+the Cython kernels behind ``kairos.query.kernels``.  Results with no values are left out, as
+KairosDB HEAD does (a ``gaps`` result is never empty).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 
-from kairos.errors import BadRequest
-from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, java_key
+from kairos.errors import KairosError
+from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, java_key, java_sorted_tags
+from kairos.query import kernels
 from kairos.query._format import java_double, values_json
 from kairos.query.model import MetricQuery, Query
+from kairos.query.spec import (
+    BinGroupBy,
+    DivAgg,
+    FilterAgg,
+    PairAgg,
+    RangeAgg,
+    SaveAsAgg,
+    ScaleAgg,
+    ScoreAgg,
+    SmaAgg,
+    TagGroupBy,
+    TimeGroupBy,
+    TrimAgg,
+    ValueGroupBy,
+)
+from kairos.query.stream import Stream
+from kairos.query.timebuckets import UNIT_MS, bucket_plan, unit_length_ms, zone
 from kairos.storage.protocol import Datastore, SeriesData
 
-__all__ = ["run_query"]
+__all__ = ["QueryFailed", "run_query", "run_tags_query"]
 
 _GROUP_TYPE = {LONG: "number", DOUBLE: "number", STRING: "text", HISTOGRAM: "histogram"}
-_GROUP_ORDER = ("histogram", "number", "text")
+_NUMBER_ONLY = {
+    "avg",
+    "dev",
+    "diff",
+    "div",
+    "least_squares",
+    "max",
+    "min",
+    "percentile",
+    "rate",
+    "sampler",
+    "scale",
+    "score",
+    "sma",
+    "sum",
+}
+_READS_VALUES = _NUMBER_ONLY | {"filter", "save_as"}
+Publish = Callable[[Batch], None]
 
 
-def run_query(store: Datastore, query: Query) -> dict:
-    """The ``{"queries": [...]}`` response object for ``query``."""
-    return {"queries": [_run_metric(store, query, m) for m in query.metrics]}
+class QueryFailed(KairosError):
+    """A failure while computing a valid query (KairosDB answers 500 with the message)."""
+
+    status_code = 500
 
 
-def _run_metric(store: Datastore, q: Query, m: MetricQuery) -> dict:
-    if m.aggregators:
-        names = ", ".join(str(a.get("name")) for a in m.aggregators)
-        raise BadRequest(f"aggregators are not supported by this Kairos build yet: {names}")
-    if m.group_by:
-        names = ", ".join(str(g.get("name")) for g in m.group_by)
-        raise BadRequest(f"group_by is not supported by this Kairos build yet: {names}")
-    candidates = store.find_series(m.name, {})
-    series = [s for s in candidates if _tags_match(dict(s.tags), m)]
-    data = store.read(series, q.start, q.end)
+def run_query(
+    store: Datastore, query: Query, publish: Publish | None = None, now_ms: int | None = None
+) -> dict:
+    """The ``{"queries": [...]}`` response object for ``query``.
+
+    ``publish`` receives the batches ``save_as`` produces (the HTTP layer appends them to the
+    WAL).
+    """
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return {"queries": [_run_metric(store, query, m, publish, now) for m in query.metrics]}
+
+
+def run_tags_query(store: Datastore, query: Query) -> dict:
+    """``/datapoints/query/tags``: one result per metric with every tag of its series.
+
+    Like KairosDB's H2 store, the time range is not applied: the tags are those of every
+    series of the metric that matches the tag filter.
+    """
+    queries = []
+    for m in query.metrics:
+        tagsets: dict[str, set[str]] = {}
+        for s in _select(store, m):
+            for k, v in s.tags:
+                tagsets.setdefault(k, set()).add(v)
+        tags = {
+            k: sorted(vs, key=java_key)
+            for k, vs in sorted(tagsets.items(), key=lambda kv: java_key(kv[0]))
+        }
+        queries.append({"results": [{"name": m.name, "tags": tags, "values": []}]})
+    return {"queries": queries}
+
+
+# -- selection, grouping, merging ------------------------------------------------------------
+
+
+def _select(store: Datastore, m: MetricQuery) -> list:
+    return [
+        s
+        for s in store.find_series(m.name, {})
+        if all(f.matches(dict(s.tags).get(k)) for k, f in m.tags.items())
+    ]
+
+
+def _run_metric(
+    store: Datastore, q: Query, m: MetricQuery, publish: Publish | None, now: int
+) -> dict:
+    data = store.read(_select(store, m), q.start, q.end)
     if m.limit:
         data = [_limit_series(d, m.limit, m.order) for d in data]
     sample_size = sum(len(d.ts) for d in data)
-    groups: dict[str, list[SeriesData]] = {}
+
+    tag_gb = next((g for g in m.group_by if isinstance(g, TagGroupBy)), None)
+    others = [g for g in m.group_by if not isinstance(g, TagGroupBy)]
+    groups: dict[tuple[str, tuple[str, ...]], list[SeriesData]] = {}
     for d in data:
-        groups.setdefault(_GROUP_TYPE[d.info.kind], []).append(d)
+        tags = dict(d.info.tags)
+        key = tuple(tags.get(t, "") for t in tag_gb.tags) if tag_gb else ()
+        groups.setdefault((_GROUP_TYPE[d.info.kind], key), []).append(d)
+
+    def order_key(item: tuple[tuple[str, tuple[str, ...]], list]) -> tuple:
+        (gtype, key), _ = item
+        label = "".join(n + v for n, v in zip(tag_gb.tags, key, strict=True)) if tag_gb else ""
+        return (gtype, java_key(label))
+
     results = []
-    for gtype in _GROUP_ORDER:
-        members = groups.get(gtype)
-        if not members:
-            continue
-        values = _merge(members, m)
-        if not values:
-            continue
-        r: dict = {"name": m.name}
-        if m.alias is not None:
-            r["alias"] = m.alias
-        r["group_by"] = [{"name": "type", "type": gtype}]
-        if not m.exclude_tags:
-            tagsets: dict[str, set[str]] = {}
-            for d in members:
-                for k, v in d.info.tags:
-                    tagsets.setdefault(k, set()).add(v)
-            r["tags"] = {
-                k: sorted(vs, key=java_key)
-                for k, vs in sorted(tagsets.items(), key=lambda kv: java_key(kv[0]))
-            }
-        r["values"] = values
-        results.append(r)
+    for (gtype, key), members in sorted(groups.items(), key=order_key):
+        stream = _merge(members, gtype, m.order)
+        tagsets: dict[str, set[str]] = {}
+        for d in members:
+            for k, v in d.info.tags:
+                tagsets.setdefault(k, set()).add(v)
+        tags_json = {
+            k: sorted(vs, key=java_key)
+            for k, vs in sorted(tagsets.items(), key=lambda kv: java_key(kv[0]))
+        }
+        for gb_entries, sub in _split(stream, others, q):
+            if m.limit:
+                sub = sub.take(slice(0, m.limit))
+            for agg in m.aggregators:
+                sub = _apply(agg, sub, q, m, tag_gb, tagsets, publish, now)
+            if not len(sub):
+                continue
+            r: dict = {"name": m.name}
+            if m.alias is not None:
+                r["alias"] = m.alias
+            entries = list(gb_entries)
+            if tag_gb is not None:
+                entries.append(
+                    {
+                        "name": "tag",
+                        "tags": list(tag_gb.tags),
+                        "group": dict(zip(tag_gb.tags, key, strict=True)),
+                    }
+                )
+            entries.append({"name": "type", "type": gtype})  # the data's type, even after count
+            r["group_by"] = entries
+            if not m.exclude_tags:
+                r["tags"] = tags_json
+            r["values"] = _values(sub)
+            results.append(r)
     return {"sample_size": sample_size, "results": results}
-
-
-def _tags_match(tags: dict[str, str], m: MetricQuery) -> bool:
-    return all(f.matches(tags.get(k)) for k, f in m.tags.items())
 
 
 def _limit_series(d: SeriesData, limit: int, order: str) -> SeriesData:
@@ -79,46 +180,414 @@ def _limit_series(d: SeriesData, limit: int, order: str) -> SeriesData:
     return SeriesData(d.info, d.ts[sl], d.values[sl])
 
 
-def _merge(members: list[SeriesData], m: MetricQuery) -> list:
-    if len(members) == 1:
-        d = members[0]
-        kind = d.info.kind
-        ts, vals = d.ts, d.values
-        out = _typed_values(ts, vals, kind)
+def _merge(members: list[SeriesData], gtype: str, order: str) -> Stream:
+    ts = np.concatenate([d.ts for d in members]) if members else np.zeros(0, np.int64)
+    if gtype == "number":
+        f = np.concatenate(
+            [d.values.astype(np.float64) if d.info.kind == LONG else d.values for d in members]
+        )
+        i = np.concatenate(
+            [d.values if d.info.kind == LONG else np.zeros(len(d.ts), np.int64) for d in members]
+        )
+        is_long = np.concatenate([np.full(len(d.ts), d.info.kind == LONG) for d in members])
+        idx = np.lexsort((f, ts)) if len(members) > 1 else np.arange(len(ts))
+        s = Stream("number", ts, f, i, is_long).take(idx)
     else:
-        ts = np.concatenate([d.ts for d in members])
-        order = np.argsort(ts, kind="stable")
-        ts = ts[order]
-        kinds = {d.info.kind for d in members}
-        if kinds <= {LONG, DOUBLE}:
-            pieces = []
-            for d in members:
-                if d.info.kind == LONG:
-                    pieces.extend(d.values.tolist())
-                else:
-                    pieces.extend(java_double(x) for x in d.values.tolist())
-            out = [[t, pieces[i]] for t, i in zip(ts.tolist(), order.tolist(), strict=True)]
+        objs: list = []
+        for d in members:
+            objs.extend(d.values)
+        idx = np.argsort(ts, kind="stable")
+        s = Stream(gtype, ts, objs=objs).take(idx)
+    if order == "desc":
+        s = s.take(slice(None, None, -1))
+    return s
+
+
+# -- time, value and bin group-bys -----------------------------------------------------------
+
+
+def _java_div(a: np.ndarray, b: int) -> np.ndarray:
+    """Java integer division (truncation toward zero)."""
+    q = np.abs(a) // abs(b)
+    return np.where((a < 0) != (b < 0), -q, q)
+
+
+def _java_mod(a: np.ndarray, b: int) -> np.ndarray:
+    return np.fmod(a, b)
+
+
+def _group_ids(g, s: Stream, q: Query) -> tuple[np.ndarray, Callable[[int], dict]]:
+    n = len(s)
+    if isinstance(g, TimeGroupBy):
+        rs = g.range_size
+        base = g.start_date if g.start_date is not None else q.start
+        if rs.unit == "MONTHS":
+            from datetime import UTC, datetime
+
+            start = datetime.fromtimestamp(base / 1000, tz=UTC)
+            dt = s.ts.astype("datetime64[ms]")
+            years = dt.astype("datetime64[Y]").astype(np.int64) + 1970
+            months = dt.astype("datetime64[M]").astype(np.int64) % 12 + 1
+            ids = _java_mod((years - start.year) * 12 + (months - start.month), g.group_count)
         else:
-            flat: list = []
-            for d in members:
-                flat.extend(_render_objects(d.values, d.info.kind))
-            out = [[t, flat[i]] for t, i in zip(ts.tolist(), order.tolist(), strict=True)]
-    if m.limit and len(out) > m.limit:
-        out = out[-m.limit :] if m.order == "desc" else out[: m.limit]
-    if m.order == "desc":
-        out.reverse()
+            unit_ms = {
+                **UNIT_MS,
+                "DAYS": 86_400_000,
+                "WEEKS": 604_800_000,
+                "YEARS": 52 * 604_800_000,
+            }
+            size = rs.value * unit_ms[rs.unit]
+            if size == 0:
+                raise QueryFailed("/ by zero")
+            ids = _java_mod(_java_div(s.ts - base, size), g.group_count)
+
+        def entry(gid: int, g=g) -> dict:
+            return {
+                "name": "time",
+                "range_size": {"value": g.range_size.value, "unit": g.range_size.unit},
+                "group_count": g.group_count,
+                "group": {"group_number": gid},
+            }
+
+        return ids.astype(np.int64), entry
+    if isinstance(g, ValueGroupBy):
+        if s.gtype != "number":
+            ids = np.full(n, -1, np.int64)
+        else:
+            iv = np.where(s.is_long, s.i, np.trunc(np.nan_to_num(s.f)).astype(np.int64))
+            ids = _java_div(iv, g.range_size)
+
+        def entry(gid: int, g=g) -> dict:
+            return {"name": "value", "range_size": g.range_size, "group": {"group_number": gid}}
+
+        return ids.astype(np.int64), entry
+    assert isinstance(g, BinGroupBy)
+    if s.gtype != "number":
+        ids = np.full(n, -1, np.int64)
+    else:
+        ids = np.searchsorted(np.asarray(g.bins, np.float64), s.f, side="right").astype(np.int64)
+
+    def entry(gid: int, g=g) -> dict:
+        return {
+            "name": "bin",
+            "bins": [java_double(b) for b in g.bins],
+            "group": {"bin_number": gid},
+        }
+
+    return ids, entry
+
+
+def _split(s: Stream, others: list, q: Query) -> list[tuple[list[dict], Stream]]:
+    if not others:
+        return [([], s)]
+    cols, entries = [], []
+    for g in others:
+        ids, entry = _group_ids(g, s, q)
+        cols.append(ids)
+        entries.append(entry)
+    keys = np.stack(cols, axis=1) if cols else np.zeros((len(s), 0), np.int64)
+    uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    out = []
+    for u in np.argsort(first, kind="stable"):  # sub-groups in order of first appearance
+        mask = inverse.reshape(-1) == u
+        out.append(([e(int(v)) for e, v in zip(entries, uniq[u], strict=True)], s.take(mask)))
     return out
 
 
-def _typed_values(ts: np.ndarray, vals: np.ndarray | list, kind: int) -> list:
-    if kind in (LONG, DOUBLE):
-        return values_json(ts, vals, kind)  # type: ignore[arg-type]
-    return [list(p) for p in zip(ts.tolist(), _render_objects(vals, kind), strict=True)]
+# -- aggregators -------------------------------------------------------------------------------
 
 
-def _render_objects(vals: np.ndarray | list, kind: int) -> list:
-    if kind == HISTOGRAM:
+def _apply(agg, s: Stream, q: Query, m: MetricQuery, tag_gb, tagsets, publish, now) -> Stream:
+    name = agg.name
+    if name in _NUMBER_ONLY and s.gtype != "number":
+        return s  # KairosDB silently skips aggregators that do not accept the group type
+    if s.null is not None and s.null.any() and name in _READS_VALUES:
+        raise QueryFailed(
+            "No aggregator can be chained after org.kairosdb.core.aggregator.DataGapsMarkingAggregator"
+        )
+    if isinstance(agg, RangeAgg):
+        return _range(agg, s, q, m, now)
+    if isinstance(agg, PairAgg):
+        return _pairwise(agg, s, q)
+    if isinstance(agg, DivAgg):
+        return Stream.doubles(s.ts, s.f / agg.divisor)
+    if isinstance(agg, ScaleAgg):
+        return Stream.doubles(s.ts, s.f * agg.factor)
+    if isinstance(agg, ScoreAgg):
+        return Stream.doubles(s.ts, _score(agg, s.f))
+    if isinstance(agg, FilterAgg):
+        return s.take(~_filter_mask(agg, s))
+    if isinstance(agg, TrimAgg):
+        n = len(s)
+        lo = 1 if agg.trim in ("first", "both") else 0
+        hi = n - 1 if agg.trim in ("last", "both") else n
+        return s.take(slice(lo, max(hi, lo)))
+    if isinstance(agg, SmaAgg):
+        if agg.size <= 0:
+            raise QueryFailed("/ by zero")
+        if len(s) < agg.size:
+            return Stream.doubles(s.ts[:0], s.f[:0])
+        return Stream.doubles(s.ts[agg.size - 1 :], kernels.sma(s.f, agg.size))
+    if isinstance(agg, SaveAsAgg):
+        _save_as(agg, s, m, tag_gb, tagsets, publish)
+        return s
+    raise QueryFailed(f"aggregator {name} is not implemented")
+
+
+def _segments(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery):
+    tz = zone(agg.time_zone if agg.time_zone is not None else q.time_zone)
+    start = agg.start_time if agg.start_time is not None else q.start
+    plan = bucket_plan(start, agg.sampling, agg.align_sampling, tz)
+    n = len(s)
+    if m.order == "desc":
+        # Every later point is before the first bucket's end: one bucket (KairosDB quirk).
+        starts = np.zeros(1 if n else 0, np.int64)
+        kfirst = plan.index(s.ts[:1])
+    else:
+        k = plan.index(s.ts)
+        starts = kernels.segment_starts(k)
+        kfirst = k[starts]
+    if agg.align_start_time:
+        rtime = plan.starts(kfirst)
+    elif agg.align_end_time:
+        rtime = plan.ends(kfirst)
+    else:
+        rtime = s.ts[starts]
+    return plan, starts, rtime
+
+
+def _range(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery, now: int) -> Stream:
+    if agg.name == "gaps":
+        return _gaps(agg, s, q, now)
+    if not len(s):
+        return s
+    _, starts, rtime = _segments(agg, s, q, m)
+    name = agg.name
+    if name == "count":
+        ends = np.append(starts[1:], len(s))
+        return Stream.longs(rtime, (ends - starts).astype(np.int64))
+    if name == "first":
+        out = s.take(starts)
+        out.ts = rtime
+        return out
+    if name == "last":
+        ends = np.append(starts[1:], len(s))
+        out = s.take(ends - 1)
+        if agg.align_start_time or agg.align_end_time:
+            out.ts = rtime
+        return out
+    if name in ("avg", "sum", "min", "max"):
+        return Stream.doubles(rtime, kernels.segment_reduce(name, s.f, starts))
+    if name == "dev":
+        sd, mean = kernels.segment_dev_mean(s.f, starts)  # StdAggregator's own running mean
+        if agg.return_type == "pos_sd":
+            sd = mean + agg.dev_count * sd
+        elif agg.return_type == "neg_sd":
+            sd = mean - agg.dev_count * sd
+        return Stream.doubles(rtime, sd)
+    if name == "percentile":
+        p = float(agg.percentile or 0.0)
+        if not 0.0 <= p <= 1.0:
+            raise QueryFailed(f"{p!r} is not in [0..1]")
+        return Stream.doubles(rtime, kernels.segment_percentile(s.f, starts, p))
+    if name == "least_squares":
+        return _least_squares(s, starts)
+    raise QueryFailed(f"aggregator {name} is not implemented")
+
+
+def _least_squares(s: Stream, starts: np.ndarray) -> Stream:
+    """1 point: itself; 2 points: both unchanged; 3 or more: the fitted line's two ends."""
+    n = len(s)
+    ends = np.append(starts[1:], n)
+    sizes = ends - starts
+    first, last = kernels.segment_least_squares(s.ts, s.f, starts)
+    big = sizes >= 3
+    two = np.flatnonzero(sizes >= 2)
+    a = s.take(starts)
+    a.f = np.where(big, first, a.f)
+    a.is_long = a.is_long & ~big
+    b = s.take(np.where(sizes == 2, starts + 1, ends - 1)[two])
+    b.f = np.where(big[two], last[two], b.f)
+    b.is_long = b.is_long & ~big[two]
+    # Interleave: segment j's first row, then its second row (if any).
+    order = np.argsort(np.concatenate([2 * np.arange(len(starts)), 2 * two + 1]), kind="stable")
+    out = _concat(a, b)
+    return out.take(order)
+
+
+def _gaps(agg: RangeAgg, s: Stream, q: Query, now: int) -> Stream:
+    tz = zone(agg.time_zone if agg.time_zone is not None else q.time_zone)
+    start = agg.start_time if agg.start_time is not None else q.start
+    end = min(agg.end_time if agg.end_time is not None else q.end, now)
+    plan = bucket_plan(start, agg.sampling, agg.align_sampling, tz)
+    if agg.trim:
+        if not len(s):
+            return s
+        lo_t, hi_t = int(s.ts.min()), int(s.ts.max())
+    else:
+        lo_t, hi_t = start, max(end, int(s.ts.max()) if len(s) else end)
+    k_lo, k_hi = (int(x) for x in plan.index(np.array([lo_t, hi_t], np.int64)))
+    if k_hi - k_lo > 10_000_000:
+        raise QueryFailed("gaps would produce more than 10,000,000 buckets")
+    ks = np.arange(k_lo, k_hi + 1, dtype=np.int64)
+    have = np.unique(plan.index(s.ts)) if len(s) else np.zeros(0, np.int64)
+    empty = ks[~np.isin(ks, have)]
+    bstart = plan.starts(empty)
+    if not agg.trim:
+        bstart = bstart[bstart <= end]
+    nulls = Stream(
+        s.gtype,
+        bstart,
+        np.zeros(len(bstart)) if s.gtype == "number" else None,
+        np.zeros(len(bstart), np.int64) if s.gtype == "number" else None,
+        np.zeros(len(bstart), bool) if s.gtype == "number" else None,
+        [None] * len(bstart) if s.gtype != "number" else None,
+        np.ones(len(bstart), bool),
+    )
+    base = (
+        s
+        if s.null is not None
+        else Stream(s.gtype, s.ts, s.f, s.i, s.is_long, s.objs, np.zeros(len(s), bool))
+    )
+    merged = _concat(base, nulls)
+    return merged.take(np.argsort(merged.ts, kind="stable"))
+
+
+def _concat(a: Stream, b: Stream) -> Stream:
+    def cat(x, y):
+        return None if x is None else np.concatenate([x, y])
+
+    return Stream(
+        a.gtype,
+        np.concatenate([a.ts, b.ts]),
+        cat(a.f, b.f),
+        cat(a.i, b.i),
+        cat(a.is_long, b.is_long),
+        None if a.objs is None else a.objs + b.objs,
+        cat(a.null, b.null),
+    )
+
+
+def _pairwise(agg: PairAgg, s: Stream, q: Query) -> Stream:
+    if len(s) < 2:
+        return Stream.doubles(s.ts[:0], s.f[:0])
+    t0, t1 = s.ts[:-1], s.ts[1:]
+    v0, v1 = s.f[:-1], s.f[1:]
+    if agg.name == "diff":
+        return Stream.doubles(t1, v1 - v0)
+    dt = t1 - t0
+    if (dt == 0).any():
+        raise QueryFailed(
+            f"The {agg.name} aggregator cannot compute rate for data points with the same time "
+            f"stamp.  You must precede {agg.name} with another aggregator."
+        )
+    tz = zone(agg.time_zone if agg.time_zone is not None else q.time_zone)
+    if agg.sampling.unit in UNIT_MS:
+        length = np.full(len(t0), agg.sampling.value * UNIT_MS[agg.sampling.unit], np.float64)
+    else:
+        length = np.array(
+            [unit_length_ms(int(t), agg.sampling, tz) for t in t0.tolist()], np.float64
+        )
+    if agg.name == "rate":
+        return Stream.doubles(t1, (v1 - v0) / dt * length)
+    return Stream.doubles(t1, v1 / dt * length)  # sampler
+
+
+def _score(agg: ScoreAgg, f: np.ndarray) -> np.ndarray:
+    th = sorted(agg.thresholds, key=lambda t: t[0])
+    score = np.zeros(len(f))
+    still = np.ones(len(f), bool)
+    for value, boundary in th:
+        passed = (f > value) | ((f == value) & (boundary == "inferior"))
+        still &= passed
+        score += still
+    if agg.order == "descending":
+        score = len(th) - score
+    return score
+
+
+def _filter_mask(agg: FilterAgg, s: Stream) -> np.ndarray:
+    """True where the point is removed."""
+    numeric = not isinstance(agg.threshold, str)
+    if numeric != (s.gtype == "number"):
+        return np.ones(len(s), bool)  # type mismatch: removed
+    if numeric:
+        a, t = s.f, float(agg.threshold)
+    else:
+        keys = [java_key(o) for o in s.objs or []]
+        a, t = (
+            np.array(
+                [
+                    0
+                    if k == java_key(agg.threshold)
+                    else (1 if k > java_key(agg.threshold) else -1)
+                    for k in keys
+                ]
+            ),
+            0,
+        )
+        a = a.astype(np.float64)
+    return {
+        "lte": a <= t,
+        "lt": a < t,
+        "gte": a >= t,
+        "gt": a > t,
+        "equal": a == t,
+        "ne": a != t,
+    }[agg.op]
+
+
+def _save_as(agg: SaveAsAgg, s: Stream, m: MetricQuery, tag_gb, tagsets, publish) -> None:
+    if publish is None or not len(s):
+        return
+    from kairos.ingest.batch import BatchBuilder
+
+    tags = dict(agg.tags)
+    if agg.add_saved_from:
+        tags["saved_from"] = m.name
+    if tag_gb is not None:
+        for t in tag_gb.tags:
+            vals = tagsets.get(t, set())
+            if len(vals) == 1:
+                tags[t] = next(iter(vals))
+    b = BatchBuilder()
+    sorted_tags = java_sorted_tags(tags)
+    live = ~s.null if s.null is not None else np.ones(len(s), bool)
+    if s.gtype == "number":
+        for kind, mask in ((LONG, s.is_long & live), (DOUBLE, ~s.is_long & live)):
+            if mask.any():
+                sid = b.series_id(agg.metric_name, sorted_tags, kind, agg.ttl)
+                words = s.i[mask] if kind == LONG else s.f[mask].view(np.int64)
+                b.add(np.full(int(mask.sum()), sid, np.int32), s.ts[mask], words)
+    elif s.gtype == "text":
+        sid = b.series_id(agg.metric_name, sorted_tags, STRING, agg.ttl)
+        idx = np.flatnonzero(live)
+        words = np.array([b.add_object(s.objs[j]) for j in idx.tolist()], np.int64)
+        b.add(np.full(len(idx), sid, np.int32), s.ts[idx], words)
+    publish(b.build())
+
+
+# -- output --------------------------------------------------------------------------------------
+
+
+def _values(s: Stream) -> list:
+    t = s.ts.tolist()
+    has_null = s.null is not None and s.null.any()
+    if s.gtype == "number":
+        if not has_null and s.is_long.all():
+            return values_json(s.ts, s.i, LONG)
+        if not has_null and not s.is_long.any():
+            return values_json(s.ts, s.f, DOUBLE)
+        out = []
+        for j, (ts, isl) in enumerate(zip(t, s.is_long.tolist(), strict=True)):
+            if has_null and s.null[j]:
+                out.append([ts, None])
+            else:
+                out.append([ts, int(s.i[j]) if isl else java_double(float(s.f[j]))])
+        return out
+    if s.gtype == "histogram":
         from kairos.histogram import Histogram
 
-        return [Histogram.from_bytes(b).to_json() for b in vals]
-    return list(vals)
+        vals = [None if o is None else Histogram.from_bytes(o).to_json() for o in s.objs]
+        return [list(p) for p in zip(t, vals, strict=True)]
+    return [list(p) for p in zip(t, s.objs, strict=True)]

@@ -1,8 +1,13 @@
 """Query JSON -> a validated :class:`Query` (spec §3.1-3.2, messages of §3.6).
 
-This version covers what reading data back needs: time range (absolute and relative), metric
-name, tag filters (values and ``regex:`` patterns), ``limit``, ``order``, ``exclude_tags``,
-``alias`` and ``cache_time``.  Aggregators and group-bys are parsed by the query engine.
+Validation follows KairosDB's ``QueryParser`` step by step, because it reports only the first
+failure:
+
+1. the query object's fields in document order (number formats, relative-time units,
+   ``time_zone``), then its bean constraints (``cache_time``, relative values);
+2. query-level ``plugins``; the ``metrics`` array must exist;
+3. per metric: tags (while reading), ``name``, start and end time, ``group_by``,
+   ``aggregators`` (both in :mod:`kairos.query.parse_aggregators`), ``plugins``, ``order``.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kairos.errors import BadRequest
+from kairos.query.spec import Aggregator, GroupBy
 
-__all__ = ["MetricQuery", "Query", "TagFilter", "parse_query"]
+__all__ = ["InvalidQuery", "MetricQuery", "Query", "TagFilter", "parse_query"]
 
 TIME_UNITS = ("MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS", "WEEKS", "MONTHS", "YEARS")
 _UNIT_MS = {
@@ -31,7 +37,11 @@ REGEX_PREFIX = "regex:"
 
 
 class InvalidQuery(BadRequest):
-    """A query that fails KairosDB's validation (one message, as KairosDB stops at the first)."""
+    """A query that fails KairosDB's validation.
+
+    KairosDB stops at the first failing item; that item's messages are all reported (usually
+    one; a bean with several violated constraints gives several).
+    """
 
 
 @dataclass(slots=True)
@@ -55,8 +65,8 @@ class MetricQuery:
     order: str = "asc"
     exclude_tags: bool = False
     alias: str | None = None
-    aggregators: list = field(default_factory=list)
-    group_by: list = field(default_factory=list)
+    aggregators: list[Aggregator] = field(default_factory=list)
+    group_by: list[GroupBy] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -65,7 +75,7 @@ class Query:
     end: int
     metrics: list[MetricQuery]
     cache_time: int = 0
-    time_zone: str | None = None
+    time_zone: str | None = None  # a valid zone id ("" given: "UTC"); None: not given (UTC)
 
 
 def _as_int(v: object, ctx: str) -> int:
@@ -88,22 +98,12 @@ def _as_int(v: object, ctx: str) -> int:
     raise InvalidQuery(f"{ctx} must be a number, got {v!r}")
 
 
-def _relative(rel: object, which: str, now_ms: int) -> int:
-    if not isinstance(rel, dict):
-        raise InvalidQuery(f"query.{which} must be an object with value and unit")
-    value = _as_int(rel.get("value", 0), f"{which}.value")
-    if value < 0:
-        raise InvalidQuery(f"{which}.value must be greater than or equal to 0")
-    unit = rel.get("unit")
-    u = str(unit).upper() if unit is not None else ""
-    if u not in TIME_UNITS:
-        raise InvalidQuery(
-            f"query.{unit} is not a valid time unit, must be one of {','.join(TIME_UNITS)}"
-        )
-    if u in _UNIT_MS:
-        return now_ms - value * _UNIT_MS[u]
+def _relative(value: int, unit: str, which: str, now_ms: int) -> int:
+    """``RelativeTime.getTimeRelativeTo``: ``now`` minus ``value`` units on a UTC calendar."""
+    if unit in _UNIT_MS:
+        return now_ms - value * _UNIT_MS[unit]
     dt = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
-    months = value * (12 if u == "YEARS" else 1)
+    months = value * (12 if unit == "YEARS" else 1)
     y, m = divmod(dt.month - 1 - months, 12)
     year, month = dt.year + y, m + 1
     day = min(dt.day, calendar.monthrange(year, month)[1]) if 1 <= year <= 9999 else dt.day
@@ -114,87 +114,139 @@ def _relative(rel: object, which: str, now_ms: int) -> int:
     return calendar.timegm(shifted.timetuple()) * 1000 + now_ms % 1000
 
 
+def _tag_filters(tags: object, ctx: str) -> dict[str, TagFilter]:
+    """``MetricDeserializer``'s tag checks, made while the tags are read."""
+    from kairos.query.parse_aggregators import java_string
+
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict):
+        raise InvalidQuery(f"{ctx}.tags must be an object")
+    out: dict[str, TagFilter] = {}
+    for j, (k, v) in enumerate(tags.items()):
+        if k == "":
+            raise InvalidQuery(f"{ctx}.tags[{j}] name must not be empty")
+        lits: set[str] = set()
+        pats: list[re.Pattern[str]] = []
+        for x in v if isinstance(v, list) else [v]:
+            s = java_string(x) if not isinstance(x, list | dict) else str(x)
+            if not s:
+                raise InvalidQuery(f"{ctx}.tags[{j}].{k} value must not be null or empty")
+            if s.startswith(REGEX_PREFIX):
+                try:
+                    pats.append(re.compile(s[len(REGEX_PREFIX) :]))
+                except re.error as e:
+                    raise InvalidQuery(f"{ctx}.tags[{j}].{k} invalid regex: {e}") from None
+            else:
+                lits.add(s)
+        if lits or pats:  # "host": [] adds no value, so it does not filter (as in KairosDB)
+            out[k] = TagFilter(frozenset(lits), tuple(pats))
+    return out
+
+
 def parse_query(doc: object, now_ms: int | None = None) -> Query:
-    """Validate a decoded query body."""
+    """Validate a decoded query body; raises :class:`InvalidQuery` with KairosDB's message."""
+    # parse_aggregators raises this module's InvalidQuery, so it is imported here, not above.
+    from kairos.query import parse_aggregators as pa
+
     if not isinstance(doc, dict):
         raise InvalidQuery("query must be a JSON object")
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    cache_time = _as_int(doc.get("cache_time", 0) or 0, "cache_time")
-    if cache_time < 0:
-        raise InvalidQuery("cache_time must be greater than or equal to 0")
-    tz = doc.get("time_zone")
+
+    # 1. Gson binds the query's fields in document order; then its bean constraints.
+    start_abs: int | None = None
+    end_abs: int | None = None
+    relative: dict[str, tuple[int, str | None]] = {}
+    cache_time = 0
+    tz: str | None = None
+    for key, v in doc.items():
+        if key in ("start_absolute", "end_absolute"):
+            n = pa.gson_long(v, f"$.{key}")
+            if key == "start_absolute":
+                start_abs = n
+            else:
+                end_abs = n
+        elif key == "cache_time":
+            n = pa.gson_int(v, "$.cache_time")
+            cache_time = n if n is not None else 0
+        elif key in ("start_relative", "end_relative"):
+            bound = pa.bind_duration(v, "query", f"$.{key}")
+            if bound is not None:
+                relative[key] = bound
+        elif key == "time_zone":
+            tz = pa.check_time_zone(v, "query")
+    errors = ["cache_time must be greater than or equal to 0"] if cache_time < 0 else []
+    for key in ("start_relative", "end_relative"):
+        if key in relative:
+            errors += pa.duration_violations(relative[key], "", key)
+    if errors:
+        raise InvalidQuery(*errors)
+
+    # 2. Query plugins, then the metrics array.
+    plugins = doc.get("plugins")
+    if plugins is not None:
+        if not isinstance(plugins, list):
+            raise InvalidQuery("plugins must be an array")
+        pa.check_plugins(plugins, "")
     metrics = doc.get("metrics")
     if metrics is None:
         raise InvalidQuery("query.metric[] must have a size of at least 1")
     if not isinstance(metrics, list):
         raise InvalidQuery("query.metrics must be an array")
 
-    start: int | None = None
-    if doc.get("start_absolute") is not None:
-        start = _as_int(doc["start_absolute"], "start_absolute")
-    elif doc.get("start_relative") is not None:
-        start = _relative(doc["start_relative"], "start_relative", now)
-    end = LONG_MAX
-    if doc.get("end_absolute") is not None:
-        end = _as_int(doc["end_absolute"], "end_absolute")
-    elif doc.get("end_relative") is not None:
-        end = _relative(doc["end_relative"], "end_relative", now)
+    # Like KairosDB, relative times are only resolved when a metric needs them.
+    start: int | None = start_abs
+    end = LONG_MAX if end_abs is None else end_abs
+    if metrics:
+        if start is None and "start_relative" in relative:
+            value, unit = relative["start_relative"]
+            start = _relative(value, unit or "", "start_relative", now)
+        if end_abs is None and "end_relative" in relative:
+            value, unit = relative["end_relative"]
+            end = _relative(value, unit or "", "end_relative", now)
 
+    # 3. Each metric.
     out: list[MetricQuery] = []
     for i, m in enumerate(metrics):
         ctx = f"query.metric[{i}]"
         if not isinstance(m, dict):
             raise InvalidQuery(f"{ctx} must be an object")
+        raw_name = m.get("name")
+        name = pa.java_string(raw_name) if not isinstance(raw_name, list | dict) else ""
+        excl = m.get("exclude_tags")
+        exclude_tags = excl is True or (isinstance(excl, str) and excl.lower() == "true")
+        tags = _tag_filters(m.get("tags"), ctx)
+        limit = 0
+        if m.get("limit") is not None:
+            limit = _as_int(m["limit"], f"{ctx}.limit")
+            if limit < 0:
+                raise InvalidQuery(f"{ctx}.limit must be greater than or equal to 0")
+        alias = (
+            pa.java_string(m.get("alias")) if not isinstance(m.get("alias"), list | dict) else None
+        )
+        if name is None:
+            raise InvalidQuery(f"{ctx}.name may not be null")
+        if name == "":
+            raise InvalidQuery(f"{ctx}.name may not be empty")
         if start is None:
             raise InvalidQuery(f"{ctx}.start_time relative or absolute time must be set")
         if end < start:
             raise InvalidQuery(f"{ctx}.end_time must be greater than the start time")
-        name = m.get("name")
-        if name is None:
-            raise InvalidQuery(f"{ctx}.name may not be null")
-        if not isinstance(name, str) or name == "":
-            raise InvalidQuery(f"{ctx}.name may not be empty")
-        mq = MetricQuery(name=name)
-        tags = m.get("tags") or {}
-        if not isinstance(tags, dict):
-            raise InvalidQuery(f"{ctx}.tags must be an object")
-        for j, (k, v) in enumerate(tags.items()):
-            if k == "":
-                raise InvalidQuery(f"{ctx}.tags[{j}] name must not be empty")
-            vals = v if isinstance(v, list) else [v]
-            if not vals or any(x is None or x == "" for x in vals):
-                raise InvalidQuery(f"{ctx}.tags[{j}].{k} value must not be null or empty")
-            lits, pats = set(), []
-            for x in vals:
-                s = str(x)
-                if s.startswith(REGEX_PREFIX):
-                    try:
-                        pats.append(re.compile(s[len(REGEX_PREFIX) :]))
-                    except re.error as e:
-                        raise InvalidQuery(f"{ctx}.tags[{j}].{k} invalid regex: {e}") from None
-                else:
-                    lits.add(s)
-            mq.tags[k] = TagFilter(frozenset(lits), tuple(pats))
-        if m.get("limit") is not None:
-            mq.limit = _as_int(m["limit"], f"{ctx}.limit")
-            if mq.limit < 0:
-                raise InvalidQuery(f"{ctx}.limit must be greater than or equal to 0")
+        mq = MetricQuery(
+            name=name, tags=tags, limit=limit, exclude_tags=exclude_tags, alias=alias or None
+        )
+        # group_by before aggregators, as KairosDB's feature processors are ordered.
+        mq.group_by = pa.parse_group_by(_array(m, "group_by", ctx), ctx)
+        mq.aggregators = pa.parse_aggregators(_array(m, "aggregators", ctx), ctx, tz)
+        metric_plugins = _array(m, "plugins", ctx)
+        if metric_plugins:
+            pa.check_plugins(metric_plugins, ctx)
         order = m.get("order")
         if order is not None:
-            if not isinstance(order, str) or order.lower() not in ("asc", "desc"):
+            o = pa.java_string(order) if not isinstance(order, list | dict) else None
+            if o is None or o.lower() not in ("asc", "desc"):
                 raise InvalidQuery(f"{ctx}.order must be either 'asc' or 'desc'")
-            mq.order = order.lower()
-        mq.exclude_tags = bool(m.get("exclude_tags", False))
-        alias = m.get("alias")
-        mq.alias = alias if isinstance(alias, str) and alias else None
-        mq.aggregators = m.get("aggregators") or []
-        mq.group_by = m.get("group_by") or []
-        for j, a in enumerate(mq.aggregators):
-            if not isinstance(a, dict) or not a.get("name"):
-                raise InvalidQuery(f"{ctx}.aggregators[{j}] must have a name")
-        for j, g in enumerate(mq.group_by):
-            if not isinstance(g, dict) or not g.get("name"):
-                raise InvalidQuery(f"{ctx}.group_by[{j}] must have a name")
+            mq.order = o.lower()
         out.append(mq)
     return Query(
         start=start if start is not None else 0,
@@ -203,3 +255,13 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
         cache_time=cache_time,
         time_zone=tz,
     )
+
+
+def _array(m: dict, key: str, ctx: str) -> list:
+    """A metric's ``group_by``/``aggregators``/``plugins``: absent or null means none."""
+    v = m.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise InvalidQuery(f"{ctx}.{key} must be an array")
+    return v

@@ -1,0 +1,343 @@
+"""Array kernels of the aggregator chain: bucketing, segment reductions and SMA (spec §4.2, §4.5).
+
+Data flow for a range aggregator over one time-ordered stream ``(ts, values)``::
+
+    k      = bucket_fixed(ts, origin, width)      int64[n]  bucket number of each point
+    starts = segment_starts(k)                    int64[m]  where a run of equal k begins
+    out    = segment_reduce("avg", values, starts)          float64[m], one value per bucket
+
+Segments are the sorted-by-segment layout of ``kairos._native.reduce``: segment ``i`` is
+``values[starts[i]:starts[i + 1]]`` (the last one ends at ``n``), every segment non-empty,
+``starts[0] == 0``.  This module validates arguments, allocates outputs and calls the Cython
+kernels; the arithmetic (and its bit-exact KairosDB compatibility) is documented there.  The
+plain references live in ``kairos.query._kernels_reference``.
+
+Semantics worth knowing (all mirror KairosDB to the bit unless stated):
+
+* ``sum``/``avg`` add left to right from ``0.0``; ``min``/``max`` fold ``Math.min``/``Math.max``
+  from ``±Double.MAX_VALUE`` (NaN propagates; an all-``+inf`` bucket's min is ``MAX_VALUE``).
+* ``dev`` is StdAggregator's running-mean-of-squares formula; NaN results (one point, NaN or
+  overflowing input, a rounded negative variance) become ``0.0``.
+* percentiles are exact (KairosDB samples 1028 values per bucket above that size); NaN sorts
+  last, -0.0 before 0.0 (``Arrays.sort``).
+* least squares is commons-math ``SimpleRegression``: NaN for 1-point segments and for
+  segments whose timestamps are all equal.
+* ``sma`` is exact for windows up to :data:`SMA_EXACT_MAX_SIZE` and an O(n) running sum above.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from kairos._native import reduce as _k
+
+__all__ = [
+    "SMA_EXACT_MAX_SIZE",
+    "bucket_fixed",
+    "segment_dev_mean",
+    "segment_least_squares",
+    "segment_percentile",
+    "segment_reduce",
+    "segment_starts",
+    "sma",
+]
+
+ReduceOp = Literal["sum", "min", "max", "avg", "count", "dev"]
+
+SMA_EXACT_MAX_SIZE = 256
+"""Largest ``size`` for which :func:`sma` sums every window afresh by default (bit-identical
+to KairosDB, O(n * size)); larger windows use the O(n) running sum."""
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_UINT64_MAX = 2**64 - 1
+
+_FLOAT_KERNELS = {
+    "sum": _k.segment_sum,
+    "min": _k.segment_min,
+    "max": _k.segment_max,
+    "avg": _k.segment_mean,
+}
+
+
+def _float_array(values: npt.ArrayLike, name: str) -> np.ndarray:
+    a = np.asarray(values)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _int_array(values: npt.ArrayLike, name: str) -> np.ndarray:
+    a = np.asarray(values)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.size == 0 and a.dtype.kind == "f":
+        a = a.astype(np.int64)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
+    if a.dtype == np.uint64 and a.size and int(a.max()) > _INT64_MAX:
+        i = int(np.argmax(a > _INT64_MAX))
+        raise ValueError(f"{name}[{i}] = {int(a[i])} does not fit in int64")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _check_starts(starts: np.ndarray, n: int) -> None:
+    """Raise ``ValueError`` naming the first offset that breaks the segment layout."""
+    m = starts.shape[0]
+    if m == 0:
+        if n:
+            raise ValueError(f"starts is empty but there are {n} values")
+        return
+    if starts[0] != 0:
+        raise ValueError(f"starts[0] must be 0, got {int(starts[0])}")
+    step = np.diff(starts)
+    if m > 1 and not (step > 0).all():
+        i = int(np.argmax(step <= 0)) + 1
+        raise ValueError(
+            f"starts must be strictly increasing: starts[{i}] = {int(starts[i])} "
+            f"after starts[{i - 1}] = {int(starts[i - 1])}"
+        )
+    if starts[-1] >= n:
+        raise ValueError(
+            f"starts[{m - 1}] = {int(starts[-1])} leaves an empty last segment (n = {n})"
+        )
+
+
+def _segments(values: npt.ArrayLike, starts: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    v = _float_array(values, "values")
+    s = _int_array(starts, "starts")
+    _check_starts(s, v.shape[0])
+    return v, s
+
+
+def _done(status: int, what: str) -> None:
+    if status >= 0:
+        # The facade validated the layout, so this is a bug in it or in the kernel.
+        raise RuntimeError(f"{what} kernel rejected segment {status}")
+
+
+def segment_reduce(op: ReduceOp, values: npt.ArrayLike, starts: npt.ArrayLike) -> np.ndarray:
+    """Reduce every segment with one of KairosDB's range sub-aggregators.
+
+    Parameters
+    ----------
+    op : {"sum", "min", "max", "avg", "count", "dev"}
+        ``dev`` is the sample standard deviation (StdAggregator's ``return_type: value``).
+    values : array_like, shape (n,)
+        Converted to float64 (longs become doubles, as ``getDoubleValue`` does).
+    starts : array_like of int, shape (m,)
+        Segment offsets: ``starts[0] == 0`` when ``m > 0``, strictly increasing, below ``n``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m,)
+        float64, or int64 for ``count``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``op``, or ``starts`` not a valid layout for ``n`` values.
+    TypeError
+        Non-numeric ``values`` or non-integer ``starts``.
+    """
+    if op not in ("sum", "min", "max", "avg", "count", "dev"):
+        raise ValueError(f"unknown segment reduction {op!r}")
+    v, s = _segments(values, starts)
+    m = s.shape[0]
+    if op == "count":
+        counts = np.empty(m, dtype=np.int64)
+        _done(_k.segment_count(s, v.shape[0], counts), op)
+        return counts
+    out = np.empty(m, dtype=np.float64)
+    if op == "dev":
+        _done(_k.segment_dev(v, s, out, np.empty(m, dtype=np.float64)), op)
+    else:
+        _done(_FLOAT_KERNELS[op](v, s, out), op)
+    return out
+
+
+def segment_dev_mean(values: npt.ArrayLike, starts: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Per-segment deviation and StdAggregator's own running mean.
+
+    ``return_type`` pos_sd / neg_sd in KairosDB are ``mean ± dev_count * dev`` with this
+    running mean (``mean += (x - mean) / count``), which can differ in the last bits from
+    ``segment_reduce("avg", ...)``.
+
+    Parameters
+    ----------
+    values : array_like, shape (n,)
+    starts : array_like of int, shape (m,)
+
+    Returns
+    -------
+    dev, mean : numpy.ndarray of float64, shape (m,)
+    """
+    v, s = _segments(values, starts)
+    m = s.shape[0]
+    dev = np.empty(m, dtype=np.float64)
+    mean = np.empty(m, dtype=np.float64)
+    _done(_k.segment_dev(v, s, dev, mean), "dev")
+    return dev, mean
+
+
+def segment_percentile(values: npt.ArrayLike, starts: npt.ArrayLike, p: float) -> np.ndarray:
+    """Exact per-segment percentile with KairosDB's interpolation.
+
+    Parameters
+    ----------
+    values : array_like, shape (n,)
+    starts : array_like of int, shape (m,)
+    p : float
+        In [0, 1]; ``p * (count + 1)`` is the 1-based rank, interpolated linearly.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (m,)
+
+    Raises
+    ------
+    ValueError
+        ``p`` outside [0, 1] or NaN (KairosDB: ``<p> is not in [0..1]``), or a bad layout.
+    """
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{p!r} is not in [0..1]")
+    v, s = _segments(values, starts)
+    m = s.shape[0]
+    out = np.empty(m, dtype=np.float64)
+    longest = int(np.diff(s, append=v.shape[0]).max()) if m else 0
+    scratch = np.empty(longest, dtype=np.int64)
+    _done(_k.segment_percentile(v, s, p, scratch, out), "percentile")
+    return out
+
+
+def segment_least_squares(
+    ts: npt.ArrayLike, values: npt.ArrayLike, starts: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """The OLS line of each segment evaluated at its first and last timestamps.
+
+    Parameters
+    ----------
+    ts : array_like of int, shape (n,)
+        Timestamps in ms; converted to double as Java's ``addData(long, double)`` does.
+    values : array_like, shape (n,)
+    starts : array_like of int, shape (m,)
+
+    Returns
+    -------
+    first, last : numpy.ndarray of float64, shape (m,)
+        NaN for segments of one point or whose timestamps are all equal (SimpleRegression's
+        NaN slope); the engine only uses segments of 3 or more points.
+    """
+    v, s = _segments(values, starts)
+    t = _int_array(ts, "ts")
+    if t.shape[0] != v.shape[0]:
+        raise ValueError(f"ts has {t.shape[0]} entries but values has {v.shape[0]}")
+    m = s.shape[0]
+    first = np.empty(m, dtype=np.float64)
+    last = np.empty(m, dtype=np.float64)
+    _done(_k.segment_least_squares(t, v, s, first, last), "least_squares")
+    return first, last
+
+
+def bucket_fixed(ts: npt.ArrayLike, origin: int, width: int) -> np.ndarray:
+    """Fixed-width bucket number of each timestamp, Java's truncating ``(ts - origin) / width``.
+
+    Points less than one width before ``origin`` fall into bucket 0 with those just after it
+    (KairosDB's quirk); earlier ones get negative numbers.
+
+    Parameters
+    ----------
+    ts : array_like of int, shape (n,)
+        Timestamps in ms, any order.
+    origin : int
+        Bucket origin in ms, an int64.
+    width : int
+        Bucket width in ms, > 0 (any size: widths past int64 give exact results).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        ``width <= 0`` or ``origin`` outside int64.
+    OverflowError
+        ``ts[i] - origin`` overflows int64 (KairosDB fails the query there too).
+    """
+    origin = int(origin)
+    width = int(width)
+    if width <= 0:
+        raise ValueError(f"bucket width must be positive, got {width}")
+    if not _INT64_MIN <= origin <= _INT64_MAX:
+        raise ValueError(f"origin {origin} does not fit in int64")
+    t = _int_array(ts, "ts")
+    out = np.empty(t.shape[0], dtype=np.int64)
+    bad = _k.bucket_fixed(t, origin, min(width, _UINT64_MAX), out)
+    if bad >= 0:
+        raise OverflowError(f"ts[{bad}] - origin overflows int64: {int(t[bad])} - {origin}")
+    return out
+
+
+def segment_starts(keys: npt.ArrayLike) -> np.ndarray:
+    """Start offsets of the runs of equal neighbouring keys (0 first; empty for no keys).
+
+    Parameters
+    ----------
+    keys : array_like of int, shape (n,)
+        Usually the non-decreasing output of :func:`bucket_fixed`; any order works.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (r,)
+        Suitable as ``starts`` for the segment reductions.
+    """
+    k = _int_array(keys, "keys")
+    n = k.shape[0]
+    out = np.empty(n + 1, dtype=np.int64)
+    r = _k.segment_starts(k, out)
+    # Don't pin an n-sized buffer behind a much shorter result.
+    return out[:r].copy() if r < n // 2 else out[:r]
+
+
+def sma(values: npt.ArrayLike, size: int, *, exact: bool | None = None) -> np.ndarray:
+    """Simple moving average over the last ``size`` values (SmaAggregator).
+
+    Parameters
+    ----------
+    values : array_like, shape (n,)
+    size : int
+        Window length, >= 1.
+    exact : bool, optional
+        True: sum every window afresh, bit-identical to KairosDB, O(n * size).  False: O(n)
+        running sum, resynchronised to the exact sum every ``size`` outputs and wherever the
+        window holds a non-finite value (error below ~``2 * size * eps * max|x|``).  Default:
+        exact when ``size <= SMA_EXACT_MAX_SIZE``.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (max(n - size + 1, 0),)
+        ``out[k]`` averages ``values[k:k + size]`` (the point ``k + size - 1``'s window).
+
+    Raises
+    ------
+    ValueError
+        ``size < 1``.
+    """
+    size = int(size)
+    if size < 1:
+        raise ValueError(f"sma size must be at least 1, got {size}")
+    v = _float_array(values, "values")
+    if size > v.shape[0]:
+        return np.empty(0, dtype=np.float64)
+    out = np.empty(v.shape[0] - size + 1, dtype=np.float64)
+    if exact is None:
+        exact = size <= SMA_EXACT_MAX_SIZE
+    _done((_k.sma if exact else _k.sma_running)(v, size, out), "sma")
+    return out
