@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from urllib.parse import unquote
 
 import orjson
 from sanic import Blueprint, Request
@@ -15,9 +16,10 @@ from kairos.app.state import WorkerState
 from kairos.errors import BadRequest, PayloadTooLarge
 from kairos.ingest import ingest_body
 from kairos.query.engine import run_query, run_tags_query
-from kairos.query.model import parse_query
+from kairos.query.model import LONG_MAX, MetricQuery, parse_query
+from kairos.storage.records import DeleteSpec, encode_batch, encode_delete
 
-__all__ = ["bp"]
+__all__ = ["bp", "metric_bp"]
 
 log = logging.getLogger("kairos.ingest")
 
@@ -70,7 +72,7 @@ async def post_datapoints(request: Request) -> HTTPResponse:
     result = ingest_body(body, cfg.ingestion_max_batch_size)
     n = len(result.batch)
     if perf != "parse_only" and n:
-        payload = result.batch.to_ipc()
+        payload = encode_batch(result.batch)
         if sync:
             await asyncio.get_running_loop().run_in_executor(None, st.wal.append, payload, True)
         else:
@@ -89,7 +91,7 @@ async def _query(request: Request, doc: object) -> HTTPResponse:
     st.store.refresh()
 
     def publish(batch) -> None:  # save_as: the results go through ingest like any batch
-        st.wal.append(batch.to_ipc(), False)
+        st.wal.append(encode_batch(batch), False)
 
     return json_response(run_query(st.store, query, publish=publish))
 
@@ -123,3 +125,51 @@ async def post_query_tags(request: Request) -> HTTPResponse:
     query = parse_query(_decode(request.body))
     st.store.refresh()
     return json_response(run_tags_query(st.store, query))
+
+
+# -- deletes -------------------------------------------------------------------------------------
+
+LONG_MIN = -(1 << 63)
+DELETE_VISIBLE_TIMEOUT = 10.0
+
+
+def _delete_spec(m: MetricQuery, start: int, end: int) -> DeleteSpec:
+    tags = {k: (sorted(f.values), [p.pattern for p in f.patterns]) for k, f in m.tags.items()}
+    return DeleteSpec(m.name, tags, start, end)
+
+
+async def _append_deletes(st: WorkerState, specs: list[DeleteSpec]) -> None:
+    """Durably log the deletes, then wait (bounded) until the writer has applied them, so a
+    query right after the 204 no longer sees the points."""
+    loop = asyncio.get_running_loop()
+    name, end = "", 0
+    for spec in specs:
+        name, end = await loop.run_in_executor(None, st.wal.append, encode_delete(spec), True)
+    deadline = loop.time() + DELETE_VISIBLE_TIMEOUT
+    while specs and loop.time() < deadline:
+        st.store.refresh()
+        if st.store.wal_positions.get(name, 0) >= end:
+            return
+        await asyncio.sleep(0.02)
+    if specs:
+        log.warning("delete logged but not yet applied after %.0f s", DELETE_VISIBLE_TIMEOUT)
+
+
+@bp.post("/delete")
+async def post_delete(request: Request) -> HTTPResponse:
+    """Delete exactly the points each metric query selects (name, tag filter, time range)."""
+    st: WorkerState = request.app.ctx.state
+    query = parse_query(_decode(request.body))
+    await _append_deletes(st, [_delete_spec(m, query.start, query.end) for m in query.metrics])
+    return no_content()
+
+
+metric_bp = Blueprint("metric", url_prefix="/api/v1/metric")
+
+
+@metric_bp.delete("/<name:path>")
+async def delete_metric(request: Request, name: str) -> HTTPResponse:
+    """Delete every point of the metric, all tags, over the whole time range."""
+    st: WorkerState = request.app.ctx.state
+    await _append_deletes(st, [DeleteSpec(unquote(name), {}, LONG_MIN, LONG_MAX)])
+    return no_content()

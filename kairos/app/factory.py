@@ -11,9 +11,13 @@ from sanic.exceptions import SanicException
 from sanic.worker.loader import AppLoader
 
 from kairos.app._http import error_response
+from kairos.app.compression import register as register_compression
+from kairos.app.cors import bp as cors_bp
 from kairos.app.datapoints import bp as datapoints_bp
+from kairos.app.datapoints import metric_bp
+from kairos.app.features import bp as features_bp
 from kairos.app.health import bp as health_bp
-from kairos.app.meta import metricnames_bp, version_bp
+from kairos.app.meta import metricnames_bp, tagnames_bp, tagvalues_bp, version_bp
 from kairos.app.state import WorkerState
 from kairos.config import Config
 from kairos.errors import KairosError, Unavailable
@@ -36,8 +40,11 @@ def create_app(config: Config) -> Sanic:
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 15.0
     app.ctx.config = config
-    for bp in (datapoints_bp, metricnames_bp, version_bp, health_bp):
+    for bp in (datapoints_bp, metric_bp, metricnames_bp, version_bp, health_bp):
         app.blueprint(bp)
+    for bp in (cors_bp, features_bp, tagnames_bp, tagvalues_bp):
+        app.blueprint(bp)
+    register_compression(app)
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:

@@ -77,7 +77,8 @@ class WalWriter:
             os.fdatasync(old)
             os.close(old)  # releases the flock: the writer may now finish and delete it
 
-    def append(self, payload: bytes, sync: bool = False) -> None:
+    def append(self, payload: bytes, sync: bool = False) -> tuple[str, int]:
+        """Append one record; returns (file name, offset just past it) for waiting on it."""
         frame = encode_frame(payload)
         with self._lock:
             if self._size + len(frame) > self.segment_bytes and self._size > len(FILE_MAGIC):
@@ -92,6 +93,7 @@ class WalWriter:
                 self.synced_appends += 1
             else:
                 self._dirty = True
+            return os.path.basename(self.path), self._size
 
     def flush(self) -> None:
         """fdatasync if anything was appended since the last sync (group commit)."""

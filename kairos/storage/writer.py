@@ -21,6 +21,7 @@ import orjson
 
 from kairos.ingest.batch import Batch
 from kairos.storage.embedded.store import EmbeddedStore
+from kairos.storage.records import decode_record
 from kairos.storage.wal import WalReader
 
 __all__ = ["Writer", "read_status", "run_writer"]
@@ -60,15 +61,27 @@ class Writer:
         payloads, positions, finished = self.wal.poll()
         if not payloads and positions == self.wal.positions and not finished:
             return 0
-        batches = [Batch.from_ipc(p) for p in payloads]
-        n = sum(len(b) for b in batches)
-        self.store.write_many(batches, positions)
+        # Records apply in WAL order: the batches before a delete are written before it.
+        run: list[Batch] = []
+        n = batches = 0
+        for p in payloads:
+            rec = decode_record(p)
+            if isinstance(rec, Batch):
+                run.append(rec)
+                n += len(rec)
+                batches += 1
+                continue
+            if run:
+                self.store.write_many(run)
+                run = []
+            self.store.delete(rec.metric, rec.matcher(), rec.start, rec.end)
+        self.store.write_many(run, positions)
         self.wal.commit(positions, finished)
         self.applied_points += n
-        self.applied_batches += len(batches)
+        self.applied_batches += batches
         self.last_apply = time.time()
         if n:
-            log.debug("applied %d batches, %d points", len(batches), n)
+            log.debug("applied %d batches, %d points", batches, n)
         return n
 
     def drain(self) -> None:

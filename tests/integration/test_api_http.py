@@ -226,3 +226,51 @@ def test_sync_precedence_param_over_env_over_default(tmp_path, env, param, synce
             assert wal["synced_appends"] == int(synced)
     finally:
         srv.stop()
+
+
+def test_delete_honours_tag_filter_and_time_range(server, client) -> None:
+    m = f"del{uuid.uuid4().hex[:8]}"
+    _seed(server, client, m)
+    body = {"start_absolute": 2, "end_absolute": 3, "metrics": [{"name": m, "tags": {"host": "a"}}]}
+    assert client.post("/api/v1/datapoints/delete", json=body).status_code == 204
+    q = _values(client, {"start_absolute": 0, "metrics": [{"name": m}]})
+    # Only host=a's points at 2 and 3 are gone; host=b's point at 2 stays (KairosDB #509/#446).
+    assert q["results"][0]["values"] == [[1, 1], [2, 20], [4, 40], [5, 50]]
+    assert m in client.get("/api/v1/metricnames", params={"prefix": m}).json()["results"]
+
+
+def test_delete_metric_removes_everything_and_the_name(server, client) -> None:
+    m = f"dm{uuid.uuid4().hex[:6]}/with space"
+    assert (
+        client.post(
+            "/api/v1/datapoints",
+            json=[{"name": m, "datapoints": [[1, 1], [10**13, 2]], "tags": {"t": "v"}}],
+        ).status_code
+        == 204
+    )
+    server.wait_applied()
+    from urllib.parse import quote
+
+    r = client.delete(f"/api/v1/metric/{quote(m, safe='')}")
+    assert r.status_code == 204
+    assert _values(client, {"start_absolute": 0, "metrics": [{"name": m}]})["results"] == []
+    assert m not in client.get("/api/v1/metricnames").json()["results"]
+    # New data brings the name back.
+    assert (
+        client.post(
+            "/api/v1/datapoints", json=[{"name": m, "datapoints": [[3, 3]], "tags": {"t": "v"}}]
+        ).status_code
+        == 204
+    )
+    server.wait_applied()
+    assert _values(client, {"start_absolute": 0, "metrics": [{"name": m}]})["results"][0][
+        "values"
+    ] == [[3, 3]]
+
+
+def test_delete_validates_like_a_query(client) -> None:
+    r = client.post("/api/v1/datapoints/delete", json={"metrics": [{"name": "x"}]})
+    assert r.status_code == 400
+    assert r.json() == {
+        "errors": ["query.metric[0].start_time relative or absolute time must be set"]
+    }

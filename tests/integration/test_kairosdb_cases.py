@@ -52,9 +52,16 @@ def test_kairosdb_case(server, client, kairos_fixtures, case) -> None:
     r = client.post("/api/v1/datapoints", json=_load(d / "datapoints.json", metric))
     assert r.status_code == 204, r.text
     server.wait_applied()
-    r = client.post("/api/v1/datapoints/query", json=_load(d / "query.json", metric))
+    query = _load(d / "query.json", metric)
+    r = client.post("/api/v1/datapoints/query", json=query)
     assert r.status_code == 200, r.text
     _compare(r.json(), _load(d / "response.json", metric))
+    # Then, as KairosDB's runner does: delete with the same query, and nothing is left.
+    r = client.post("/api/v1/datapoints/delete", json=query)
+    assert r.status_code == 204, r.text
+    after = client.post("/api/v1/datapoints/query", json=query).json()
+    assert all(not res["values"] for qr in after["queries"] for res in qr["results"])
+    assert metric not in client.get("/api/v1/metricnames").json()["results"]
 
 
 def test_kairosdb_empty_query_follows_head(client, kairos_fixtures) -> None:

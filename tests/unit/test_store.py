@@ -178,3 +178,49 @@ def test_size_tiered_compaction_keeps_newest_values(tmp_path) -> None:
     assert ts == [1, *range(10, 20)]
     assert vals == [9, *range(10)]
     assert len(os.listdir(tmp_path / "segments")) == len(levels)
+
+
+def test_delete_hides_points_in_range_only_for_matching_series(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
+    w.write(
+        batch(
+            '[{"name":"m","datapoints":[[1,1],[2,2],[3,3]],"tags":{"h":"a"}},'
+            '{"name":"m","datapoints":[[1,10],[2,20]],"tags":{"h":"b"}}]'
+        )
+    )
+    assert w.delete("m", lambda tags: tags.get("h") == "a", 2, 2) == 1
+    r = EmbeddedStore(str(tmp_path))
+    assert read_all(r, "m") == {(("h", "a"),): ([1, 3], [1, 3]), (("h", "b"),): ([1, 2], [10, 20])}
+    # Points written after the delete are not affected by it.
+    w.write(batch('[{"name":"m","datapoints":[[2,200]],"tags":{"h":"a"}}]'))
+    r.refresh()
+    assert read_all(r, "m")[(("h", "a"),)] == ([1, 2, 3], [1, 200, 3])
+
+
+def test_delete_everything_removes_the_name_until_new_data(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
+    w.write(
+        batch(
+            '[{"name":"gone","datapoints":[[1,1]],"tags":{"h":"a"}},{"name":"kept","datapoints":[[1,1]],"tags":{"h":"a"}}]'
+        )
+    )
+    w.delete("gone", lambda tags: True, -(2**63), 2**63 - 1)
+    r = EmbeddedStore(str(tmp_path))
+    assert r.metric_names() == ["kept"]
+    assert r.find_series("gone", {}) == []
+    w.write(batch('[{"name":"gone","datapoints":[[5,5]],"tags":{"h":"a"}}]'))
+    r.refresh()
+    assert r.metric_names() == ["gone", "kept"]
+    assert read_all(r, "gone") == {(("h", "a"),): ([5], [5])}
+
+
+def test_compaction_drops_deleted_rows_and_forgets_tombstones(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
+    w.write(batch('[{"name":"m","datapoints":[[1,1],[2,2]],"tags":{"h":"a"}}]'))
+    w.write(batch('[{"name":"m","datapoints":[[3,3]],"tags":{"h":"a"}}]'))
+    w.delete("m", lambda tags: True, 2, 3)
+    w.write(batch('[{"name":"m","datapoints":[[3,30]],"tags":{"h":"a"}}]'))
+    w.compact()
+    assert w._manifest["tombstones"] == []
+    assert w._manifest["segments"][0]["rows"] == 2
+    assert read_all(EmbeddedStore(str(tmp_path)), "m")[(("h", "a"),)] == ([1, 3], [1, 30])

@@ -18,6 +18,13 @@ files are never modified in place, and a replaced segment is unlinked only after
 stops naming it, so an open reader keeps a consistent view.
 
 Newer segments win on equal (series, ts): that is how overwrites work.
+
+Deletes are tombstones in the manifest: ``{"series": [ids], "start", "end", "horizon"}`` hides
+the rows of those series in ``[start, end]`` held by segments numbered below ``horizon`` (the
+segments that existed when the delete was applied; later writes are not affected).
+Compaction drops hidden rows and forgets tombstones no live segment is old enough to need.
+Series left without rows by a delete are listed in ``dead_series`` and disappear from metric
+names, tag lookups and queries until new points arrive for them.
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _seg_number(seg: dict) -> int:
+    return int(seg["name"].split(".", 1)[0])
+
+
 class EmbeddedStore:
     """The embedded backend (see the module docstring for the files).
 
@@ -90,6 +101,8 @@ class EmbeddedStore:
             "segments": [],
             "wal": {},
             "next_segment": 1,
+            "tombstones": [],
+            "dead_series": [],
         }
         self._manifest_stat: tuple[int, int] | None = None
         self._series: list[SeriesInfo] = []
@@ -98,6 +111,7 @@ class EmbeddedStore:
         self._series_offset = 0
         self._tables: dict[str, pa.Table] = {}
         self._metric_names: list[str] | None = None
+        self._dead: set[int] = set()
         if writer:
             self._recover()
         self.refresh()
@@ -129,6 +143,7 @@ class EmbeddedStore:
             return
         self._manifest = m
         self._manifest_stat = key
+        self._dead = set(m.get("dead_series", ()))
         self._load_series(m["series_count"])
         live = {s["name"] for s in m["segments"]}
         for name in list(self._tables):
@@ -177,14 +192,29 @@ class EmbeddedStore:
 
     def metric_names(self, prefix: str | None = None) -> list[str]:
         if self._metric_names is None:
-            self._metric_names = sorted(self._by_metric, key=java_key)
+            live = (
+                m for m, sids in self._by_metric.items() if any(s not in self._dead for s in sids)
+            )
+            self._metric_names = sorted(live, key=java_key)
         if not prefix:
             return list(self._metric_names)
         return [m for m in self._metric_names if m.startswith(prefix)]
 
+    def tag_names(self) -> list[str]:
+        """Every tag name of the live series, in Java ``String`` order (KairosDB 1.2 API)."""
+        names = {k for s in self._series if s.sid not in self._dead for k, _ in s.tags}
+        return sorted(names, key=java_key)
+
+    def tag_values(self) -> list[str]:
+        """Every tag value of the live series, in Java ``String`` order (KairosDB 1.2 API)."""
+        values = {v for s in self._series if s.sid not in self._dead for _, v in s.tags}
+        return sorted(values, key=java_key)
+
     def find_series(self, metric: str, tags: dict[str, list[str]]) -> list[SeriesInfo]:
         out = []
         for sid in self._by_metric.get(metric, ()):
+            if sid in self._dead:
+                continue
             info = self._series[sid]
             have = dict(info.tags)
             if all(have.get(k) in vals for k, vals in tags.items()):
@@ -212,6 +242,7 @@ class EmbeddedStore:
             if seg["max_ts"] < start or seg["min_ts"] > end:
                 continue
             t = self._table(seg["name"])
+            number = _seg_number(seg)
             sers = t.column("series").chunk(0).to_numpy() if t.num_rows else np.zeros(0, np.int32)
             if not len(sers):
                 continue
@@ -224,7 +255,7 @@ class EmbeddedStore:
                 a = lo + int(np.searchsorted(tss[lo:hi], start, "left"))
                 b = lo + int(np.searchsorted(tss[lo:hi], end, "right"))
                 if a < b:
-                    per_sid.setdefault(info.sid, []).append((t, a, b))
+                    per_sid.setdefault(info.sid, []).append((t, a, b, number))
         out = []
         for info in series:
             parts = per_sid.get(info.sid)
@@ -237,11 +268,17 @@ class EmbeddedStore:
             exp = np.concatenate(
                 [p[0].column("expires").chunk(0).to_numpy()[p[1] : p[2]] for p in parts]
             )
+            numbers = np.concatenate([np.full(p[2] - p[1], p[3], np.int64) for p in parts])
             objs = None
             if info.kind in (STRING, HISTOGRAM):
                 objs = []
-                for t, a, b in parts:
+                for t, a, b, _ in parts:
                     objs.extend(t.column("obj").chunk(0)[a:b].to_pylist())
+            hidden = self._hidden(info.sid, ts, numbers)
+            if hidden is not None:
+                ts, vals, exp = ts[~hidden], vals[~hidden], exp[~hidden]
+                if objs is not None:
+                    objs = [o for o, h in zip(objs, hidden, strict=True) if not h]
             if len(parts) > 1:
                 order = np.argsort(ts, kind="stable")
                 ts, vals, exp = ts[order], vals[order], exp[order]
@@ -268,7 +305,62 @@ class EmbeddedStore:
             out.append(SeriesData(info, ts, values))
         return out
 
+    def _hidden(self, sid: int, ts: np.ndarray, numbers: np.ndarray) -> np.ndarray | None:
+        """Rows hidden by tombstones (None when no tombstone touches ``sid``)."""
+        mask = None
+        for tomb in self._manifest.get("tombstones", ()):
+            if sid not in tomb["series"]:
+                continue
+            m = (numbers < tomb["horizon"]) & (ts >= tomb["start"]) & (ts <= tomb["end"])
+            mask = m if mask is None else (mask | m)
+        return mask
+
+    def _has_rows(self, sid: int) -> bool:
+        now = _now_ms()
+        for seg in self._manifest["segments"]:
+            t = self._table(seg["name"])
+            if not t.num_rows:
+                continue
+            sers = t.column("series").chunk(0).to_numpy()
+            lo = int(np.searchsorted(sers, sid, "left"))
+            hi = int(np.searchsorted(sers, sid, "right"))
+            if lo == hi:
+                continue
+            ts = t.column("ts").chunk(0).to_numpy()[lo:hi]
+            exp = t.column("expires").chunk(0).to_numpy()[lo:hi]
+            keep = (exp == 0) | (exp > now)
+            hidden = self._hidden(sid, ts, np.full(hi - lo, _seg_number(seg), np.int64))
+            if hidden is not None:
+                keep &= ~hidden
+            if keep.any():
+                return True
+        return False
+
     # -- writer side -------------------------------------------------------------------------
+
+    def delete(self, metric: str, tag_filter, start: int, end: int) -> int:
+        """Tombstone the points of ``metric``'s series matching ``tag_filter`` in [start, end].
+
+        ``tag_filter(tags: dict) -> bool`` selects series.  Returns the number of series
+        touched.  Series left without points become dead (hidden from names and lookups).
+        """
+        if not self.is_writer:
+            raise RuntimeError("only the writer process deletes from the embedded store")
+        self.refresh()
+        sids = [s.sid for s in self.find_series(metric, {}) if tag_filter(dict(s.tags))]
+        if not sids:
+            return 0
+        m = dict(self._manifest)
+        tomb = {"series": sids, "start": int(start), "end": int(end), "horizon": m["next_segment"]}
+        m["tombstones"] = [*m.get("tombstones", []), tomb]
+        self._manifest = m  # _has_rows must see the new tombstone
+        dead = set(m.get("dead_series", ())) | {sid for sid in sids if not self._has_rows(sid)}
+        m["dead_series"] = sorted(dead)
+        m["generation"] += 1
+        self._dead = dead
+        self._write_manifest(m)
+        log.info("deleted %s: %d series in [%d, %d]", metric, len(sids), start, end)
+        return len(sids)
 
     @property
     def wal_positions(self) -> dict[str, int]:
@@ -338,6 +430,8 @@ class EmbeddedStore:
                     flat = [x for kv in b.tags[i] for x in kv]
                     new_series.append(encode_frame(orjson.dumps([b.metrics[i], flat, key[2]])))
                 local[i] = sid
+            if self._dead:
+                self._dead.difference_update(local.tolist())
             ttl = b.ttls.astype(np.int64)
             ttl = np.where(ttl > 0, ttl, self.default_ttl)
             exp_series = np.where(ttl > 0, now + ttl * 1000, 0)
@@ -386,6 +480,7 @@ class EmbeddedStore:
         m["next_segment"] = next_seg
         m["series_count"] = len(self._series)
         m["generation"] = m["generation"] + 1
+        m["dead_series"] = sorted(self._dead)
         if wal_positions is not None:
             m["wal"] = wal_positions
         self._write_manifest(m)
@@ -479,14 +574,33 @@ class EmbeddedStore:
         ts = np.concatenate([a.to_numpy() for a in cols["ts"]])
         vals = np.concatenate([a.to_numpy() for a in cols["value"]])
         exp = np.concatenate([a.to_numpy() for a in cols["expires"]])
+        numbers = np.concatenate(
+            [
+                np.full(t.num_rows, _seg_number(sg), np.int64)
+                for t, sg in zip(tables, old, strict=True)
+            ]
+        )
         now = _now_ms()
         n = len(ts)
         order = np.lexsort((np.arange(n), ts, sids))
-        sids, ts, vals, exp = sids[order], ts[order], vals[order], exp[order]
+        sids, ts, vals, exp, numbers = (
+            sids[order],
+            ts[order],
+            vals[order],
+            exp[order],
+            numbers[order],
+        )
         keep = np.ones(n, bool)
         if n > 1:
             keep[:-1] = (sids[1:] != sids[:-1]) | (ts[1:] != ts[:-1])
         keep &= (exp == 0) | (exp > now)
+        for tomb in self._manifest.get("tombstones", ()):
+            keep &= ~(
+                np.isin(sids, tomb["series"])
+                & (numbers < tomb["horizon"])
+                & (ts >= tomb["start"])
+                & (ts <= tomb["end"])
+            )
         objs = pa.concat_arrays(cols["obj"]).take(pa.array(order[keep]))
         table = pa.table(
             [
@@ -505,6 +619,9 @@ class EmbeddedStore:
         m["segments"] = [*segs[:lo], seg, *segs[hi:]]
         m["next_segment"] = number + 1
         m["generation"] += 1
+        # A tombstone is needed while some live segment is older than its horizon.
+        oldest = min(_seg_number(x) for x in m["segments"])
+        m["tombstones"] = [t for t in m.get("tombstones", []) if t["horizon"] > oldest]
         self._write_manifest(m)
         for s in old:
             self._tables.pop(s["name"], None)
