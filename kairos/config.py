@@ -70,6 +70,11 @@ class Config:
     datastore_default_ttl: int = 0
     """TTL in seconds for points ingested with ttl 0; 0 keeps them forever
     (``KAIROSDB_DATASTORE_DEFAULT_TTL``)."""
+    query_max_points: int = 100_000_000
+    """Most raw data points one query may read (``KAIROSDB_QUERY_MAX_POINTS``); more is a 400."""
+    query_timeout_ms: int = 30_000
+    """A query still running after this long is abandoned with a 503
+    (``KAIROSDB_QUERY_TIMEOUT_MS``)."""
     health_healthy_response_code: int = 204
     """Status of a healthy ``/api/v1/health/check`` (KairosDB's healthyResponseCode)."""
     version: str = "KairosDB 1.3.2-kairos.0.1.0"
@@ -106,6 +111,14 @@ class Config:
             raise ConfigError(
                 f"datastore.default_ttl: must be >= 0, got {self.datastore_default_ttl!r}"
             )
+        if self.query_max_points < 1:
+            raise ConfigError(
+                f"query.max_points: must be at least 1, got {self.query_max_points!r}"
+            )
+        if self.query_timeout_ms < 1:
+            raise ConfigError(
+                f"query.timeout_ms: must be at least 1, got {self.query_timeout_ms!r}"
+            )
         if self.log_level.lower() not in ("trace", "debug", "info", "warning", "error"):
             raise ConfigError(
                 f"log_level: must be trace, debug, info, warning or error, got {self.log_level!r}"
@@ -123,6 +136,8 @@ _ENV = {
     "KAIROSDB_WRITER_INTERVAL_MS": "writer_interval_ms",
     "KAIROSDB_DATASTORE_DEFAULT_TTL": "datastore_default_ttl",
     "KAIROSDB_LOG_LEVEL": "log_level",
+    "KAIROSDB_QUERY_MAX_POINTS": "query_max_points",
+    "KAIROSDB_QUERY_TIMEOUT_MS": "query_timeout_ms",
 }
 
 

@@ -15,7 +15,7 @@ from kairos.app._http import error_response, json_response, no_content
 from kairos.app.state import WorkerState
 from kairos.errors import BadRequest, PayloadTooLarge
 from kairos.ingest import ingest_body
-from kairos.query.engine import run_query, run_tags_query
+from kairos.query.engine import Limits, run_query, run_tags_query
 from kairos.query.model import LONG_MAX, MetricQuery, parse_query
 from kairos.storage.records import DeleteSpec, encode_batch, encode_delete
 
@@ -93,7 +93,13 @@ async def _query(request: Request, doc: object) -> HTTPResponse:
     def publish(batch) -> None:  # save_as: the results go through ingest like any batch
         st.wal.append(encode_batch(batch), False)
 
-    return json_response(run_query(st.store, query, publish=publish))
+    cfg = st.config
+    limits = Limits(cfg.query_max_points, cfg.query_timeout_ms)
+    # Off the event loop, so health checks and ingest keep flowing during a long query.
+    result = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: run_query(st.store, query, publish=publish, limits=limits)
+    )
+    return json_response(result)
 
 
 def _decode(body: bytes | str) -> object:

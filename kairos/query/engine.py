@@ -41,7 +41,7 @@ from kairos.query.stream import Stream
 from kairos.query.timebuckets import UNIT_MS, bucket_plan, unit_length_ms, zone
 from kairos.storage.protocol import Datastore, SeriesData
 
-__all__ = ["QueryFailed", "run_query", "run_tags_query"]
+__all__ = ["Limits", "QueryFailed", "QueryTimeout", "QueryTooLarge", "run_query", "run_tags_query"]
 
 _GROUP_TYPE = {LONG: "number", DOUBLE: "number", STRING: "text", HISTOGRAM: "histogram"}
 _NUMBER_ONLY = {
@@ -70,16 +70,57 @@ class QueryFailed(KairosError):
     status_code = 500
 
 
+class QueryTooLarge(KairosError):
+    """The query would read more points than ``query_max_points``."""
+
+    status_code = 400
+
+
+class QueryTimeout(KairosError):
+    """The query ran past ``query_timeout_ms``."""
+
+    status_code = 503
+
+
+class Limits:
+    """Per-query limits, checked between steps (the kernels themselves are not interrupted)."""
+
+    def __init__(self, max_points: int | None = None, timeout_ms: int | None = None) -> None:
+        self.max_points = max_points
+        self.timeout_ms = timeout_ms
+        self.deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+        self.points = 0
+
+    def add_points(self, n: int) -> None:
+        self.points += n
+        if self.max_points is not None and self.points > self.max_points:
+            raise QueryTooLarge(
+                f"Query would read more than {self.max_points} data points "
+                "(KAIROSDB_QUERY_MAX_POINTS); narrow the time range or the tag filter"
+            )
+
+    def check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise QueryTimeout(
+                f"Query did not finish within {self.timeout_ms} ms (KAIROSDB_QUERY_TIMEOUT_MS)"
+            )
+
+
 def run_query(
-    store: Datastore, query: Query, publish: Publish | None = None, now_ms: int | None = None
+    store: Datastore,
+    query: Query,
+    publish: Publish | None = None,
+    now_ms: int | None = None,
+    limits: Limits | None = None,
 ) -> dict:
     """The ``{"queries": [...]}`` response object for ``query``.
 
     ``publish`` receives the batches ``save_as`` produces (the HTTP layer appends them to the
-    WAL).
+    WAL); ``limits`` bounds the points read and the time spent.
     """
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    return {"queries": [_run_metric(store, query, m, publish, now) for m in query.metrics]}
+    limits = limits or Limits()
+    return {"queries": [_run_metric(store, query, m, publish, now, limits) for m in query.metrics]}
 
 
 def run_tags_query(store: Datastore, query: Query) -> dict:
@@ -114,9 +155,12 @@ def _select(store: Datastore, m: MetricQuery) -> list:
 
 
 def _run_metric(
-    store: Datastore, q: Query, m: MetricQuery, publish: Publish | None, now: int
+    store: Datastore, q: Query, m: MetricQuery, publish: Publish | None, now: int, limits: Limits
 ) -> dict:
-    data = store.read(_select(store, m), q.start, q.end)
+    selected = _select(store, m)
+    limits.add_points(store.count(selected, q.start, q.end))  # before anything is decoded
+    limits.check_time()
+    data = store.read(selected, q.start, q.end)
     if m.limit:
         data = [_limit_series(d, m.limit, m.order) for d in data]
     sample_size = sum(len(d.ts) for d in data)
@@ -149,6 +193,7 @@ def _run_metric(
             if m.limit:
                 sub = sub.take(slice(0, m.limit))
             for agg in m.aggregators:
+                limits.check_time()
                 sub = _apply(agg, sub, q, m, tag_gb, tagsets, publish, now)
             if not len(sub):
                 continue

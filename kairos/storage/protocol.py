@@ -50,6 +50,9 @@ class Datastore(Protocol):
     def find_series(self, metric: str, tags: dict[str, list[str]]) -> list[SeriesInfo]:
         """Series of ``metric`` having, for every tag name given, one of the listed values."""
 
+    def count(self, series: list[SeriesInfo], start: int, end: int) -> int:
+        """A cheap upper bound of the points :meth:`read` would return (query limits)."""
+
     def read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
         """Points of each series with ``start <= ts <= end`` (empty series are omitted)."""
 

@@ -274,3 +274,32 @@ def test_delete_validates_like_a_query(client) -> None:
     assert r.json() == {
         "errors": ["query.metric[0].start_time relative or absolute time must be set"]
     }
+
+
+def test_query_point_limit_over_http(tmp_path) -> None:
+    from tests.conftest import start_server
+
+    srv = start_server(tmp_path / "data", env={"KAIROSDB_QUERY_MAX_POINTS": "5"}, workers=1)
+    try:
+        with srv.client() as c:
+            pts = [[t, t] for t in range(6)]
+            assert (
+                c.post(
+                    "/api/v1/datapoints",
+                    json=[{"name": "lim", "datapoints": pts, "tags": {"t": "v"}}],
+                ).status_code
+                == 204
+            )
+            srv.wait_applied()
+            r = c.post(
+                "/api/v1/datapoints/query",
+                json={"start_absolute": 0, "end_absolute": 4, "metrics": [{"name": "lim"}]},
+            )
+            assert r.status_code == 200
+            r = c.post(
+                "/api/v1/datapoints/query", json={"start_absolute": 0, "metrics": [{"name": "lim"}]}
+            )
+            assert r.status_code == 400
+            assert r.json()["errors"][0].startswith("Query would read more than 5 data points")
+    finally:
+        srv.stop()

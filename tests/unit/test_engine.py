@@ -356,3 +356,25 @@ def test_errors_are_kairos_errors(store) -> None:
                 {"name": "percentile", "sampling": {"value": 1, "unit": "days"}, "percentile": 1.5}
             ],
         )
+
+
+def test_query_point_limit_is_checked_before_reading(store) -> None:
+    from kairos.query.engine import Limits, QueryTooLarge
+
+    put(store, "big", [[t, t] for t in range(100)])
+    doc = {"start_absolute": 0, "metrics": [{"name": "big"}]}
+    run_query(store, parse_query(doc), limits=Limits(max_points=100))
+    with pytest.raises(QueryTooLarge, match="more than 99 data points"):
+        run_query(store, parse_query(doc), limits=Limits(max_points=99))
+
+
+def test_query_timeout(store) -> None:
+    from kairos.query.engine import Limits, QueryTimeout
+
+    put(store, "slow", [[t, t] for t in range(10)])
+    limits = Limits(timeout_ms=1)
+    limits.deadline -= 1.0  # already past
+    with pytest.raises(QueryTimeout, match="within 1 ms"):
+        run_query(
+            store, parse_query({"start_absolute": 0, "metrics": [{"name": "slow"}]}), limits=limits
+        )

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import zlib
 
@@ -112,6 +113,7 @@ class EmbeddedStore:
         self._tables: dict[str, pa.Table] = {}
         self._metric_names: list[str] | None = None
         self._dead: set[int] = set()
+        self._lock = threading.RLock()
         if writer:
             self._recover()
         self.refresh()
@@ -130,7 +132,14 @@ class EmbeddedStore:
         return orjson.loads(bytes(frames[0][2]))
 
     def refresh(self) -> None:
-        """Pick up a newer manifest written by the writer process (cheap when unchanged)."""
+        """Pick up a newer manifest written by the writer process (cheap when unchanged).
+
+        Thread-safe: queries run in executor threads while the event loop refreshes.
+        """
+        with self._lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         try:
             st = os.stat(self.manifest_path)
         except FileNotFoundError:
@@ -224,6 +233,27 @@ class EmbeddedStore:
     def series_info(self, sid: int) -> SeriesInfo:
         return self._series[sid]
 
+    def count(self, series: list[SeriesInfo], start: int, end: int) -> int:
+        """Upper bound of the points :meth:`read` would return (before overwrites, deletes and
+        TTL): binary searches only, nothing is decoded."""
+        total = 0
+        for seg in self._manifest["segments"]:
+            if seg["max_ts"] < start or seg["min_ts"] > end:
+                continue
+            t = self._table(seg["name"])
+            if not t.num_rows:
+                continue
+            sers = t.column("series").chunk(0).to_numpy()
+            tss = t.column("ts").chunk(0).to_numpy()
+            for info in series:
+                lo = int(np.searchsorted(sers, info.sid, "left"))
+                hi = int(np.searchsorted(sers, info.sid, "right"))
+                if lo < hi:
+                    a = int(np.searchsorted(tss[lo:hi], start, "left"))
+                    b = int(np.searchsorted(tss[lo:hi], end, "right"))
+                    total += b - a
+        return total
+
     def read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
         try:
             return self._read(series, start, end)
@@ -231,8 +261,9 @@ class EmbeddedStore:
             # A compaction may have replaced a segment after we read the manifest.
             if os.path.exists(e.path):
                 raise
-            self._manifest_stat = None
-            self.refresh()
+            with self._lock:
+                self._manifest_stat = None
+                self._refresh()
             return self._read(series, start, end)
 
     def _read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
