@@ -1,4 +1,8 @@
-"""``/api/v1/version`` and ``/api/v1/metricnames``."""
+"""``/api/v1/version``, ``/api/v1/metricnames`` and KairosDB 1.2's ``tagnames``/``tagvalues``.
+
+``tagnames`` and ``tagvalues`` were removed in KairosDB 1.3 but old clients still call them;
+they list every tag name / value of every live series, in Java ``String`` order.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from sanic.response import HTTPResponse, raw
 
 from kairos.app._http import JSON, STANDARD_HEADERS, json_response
 
-__all__ = ["metricnames_bp", "version_bp"]
+__all__ = ["metricnames_bp", "tagnames_bp", "tagvalues_bp", "version_bp"]
 
 version_bp = Blueprint("version", url_prefix="/api/v1/version")
 metricnames_bp = Blueprint("metricnames", url_prefix="/api/v1/metricnames")
+tagnames_bp = Blueprint("tagnames", url_prefix="/api/v1/tagnames")
+tagvalues_bp = Blueprint("tagvalues", url_prefix="/api/v1/tagvalues")
 
 
 @version_bp.get("")
@@ -25,3 +31,17 @@ async def metricnames(request: Request) -> HTTPResponse:
     store = request.app.ctx.state.store
     store.refresh()
     return json_response({"results": store.metric_names(request.args.get("prefix"))})
+
+
+@tagnames_bp.get("")
+async def tagnames(request: Request) -> HTTPResponse:
+    store = request.app.ctx.state.store
+    store.refresh()
+    return json_response({"results": store.tag_names()})
+
+
+@tagvalues_bp.get("")
+async def tagvalues(request: Request) -> HTTPResponse:
+    store = request.app.ctx.state.store
+    store.refresh()
+    return json_response({"results": store.tag_values()})
