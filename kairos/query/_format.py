@@ -15,7 +15,7 @@ import orjson
 
 from kairos.errors import KairosError
 
-__all__ = ["java_double", "values_json"]
+__all__ = ["java_double", "points_fragment", "values_json"]
 
 
 class NonFiniteValue(KairosError):
@@ -52,3 +52,30 @@ def values_json(ts: np.ndarray, values: np.ndarray | list, kind: int) -> list:
             return [list(p) for p in zip(t, v.tolist(), strict=True)]
         return [[a, java_double(b)] for a, b in zip(t, v.tolist(), strict=True)]
     return [list(p) for p in zip(t, values, strict=True)]
+
+
+def _special(x: float) -> bytes:
+    return orjson.dumps(java_double(x))
+
+
+def points_fragment(
+    ts: np.ndarray, f: np.ndarray, iv: np.ndarray, is_long: np.ndarray
+) -> orjson.Fragment:
+    """``[[ts, value], ...]`` of a number stream as pre-serialised JSON (Cython kernel).
+
+    Equal to ``orjson.dumps`` of :func:`values_json`'s output point by point (the reference);
+    ``iv`` holds the values of the points where ``is_long``.
+    """
+    from kairos._native.jsonfmt import points_json
+
+    f = np.ascontiguousarray(f, np.float64)
+    return orjson.Fragment(
+        points_json(
+            np.ascontiguousarray(ts, np.int64),
+            f,
+            np.ascontiguousarray(iv, np.int64),
+            np.ascontiguousarray(is_long, np.uint8),
+            _special,
+            orjson.dumps(f, option=orjson.OPT_SERIALIZE_NUMPY),
+        )
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,3 +87,38 @@ def test_plain_numeric_entries_never_call_back(dps) -> None:
 def test_empty_list() -> None:
     z = np.empty(0, np.int64)
     assert convert_datapoints([], -1, None, z, z, np.empty(0, np.uint8)) == 0
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            I64,
+            st.one_of(
+                st.floats(allow_nan=False, allow_infinity=False),
+                st.sampled_from([0.0, -0.0, 1e7, 9999999.5, 1e-3, 0.00099, 55.0, -1e22, 5e-324]),
+            ),
+            I64,
+            st.booleans(),
+        ),
+        max_size=40,
+    )
+)
+def test_points_json_matches_reference(rows) -> None:
+    import orjson
+
+    from kairos.query._format import java_double, points_fragment
+
+    ts = np.array([r[0] for r in rows], np.int64)
+    f = np.array([r[1] for r in rows], np.float64)
+    iv = np.array([r[2] for r in rows], np.int64)
+    is_long = np.array([r[3] for r in rows], bool)
+    expected = orjson.dumps([[t, i if lg else java_double(x)] for t, x, i, lg in rows])
+    assert orjson.dumps(points_fragment(ts, f, iv, is_long)) == expected
+
+
+def test_points_json_rejects_non_finite() -> None:
+    from kairos.query._format import NonFiniteValue, points_fragment
+
+    with pytest.raises(NonFiniteValue):
+        points_fragment(np.array([1]), np.array([np.nan]), np.zeros(1, np.int64), np.zeros(1, bool))

@@ -64,6 +64,23 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _ranges(sers: np.ndarray, tss: np.ndarray, sids: np.ndarray, start: int, end: int):
+    """Row ranges ``[a, b)`` of each series id in ``sids`` with ``start <= ts <= end``.
+
+    One vectorised binary search per segment for all series (a scalar Python int key would
+    make numpy cast the whole int32 column to int64 on every call).
+    """
+    lo = np.searchsorted(sers, sids, "left")
+    hi = np.searchsorted(sers, sids, "right")
+    a = lo.copy()
+    b = lo.copy()
+    for j in np.flatnonzero(hi > lo).tolist():
+        seg_ts = tss[lo[j] : hi[j]]
+        a[j] = lo[j] + np.searchsorted(seg_ts, start, "left")
+        b[j] = lo[j] + np.searchsorted(seg_ts, end, "right")
+    return a, b
+
+
 def _seg_number(seg: dict) -> int:
     return int(seg["name"].split(".", 1)[0])
 
@@ -237,6 +254,7 @@ class EmbeddedStore:
         """Upper bound of the points :meth:`read` would return (before overwrites, deletes and
         TTL): binary searches only, nothing is decoded."""
         total = 0
+        sids = np.array([i.sid for i in series], np.int32)
         for seg in self._manifest["segments"]:
             if seg["max_ts"] < start or seg["min_ts"] > end:
                 continue
@@ -245,13 +263,8 @@ class EmbeddedStore:
                 continue
             sers = t.column("series").chunk(0).to_numpy()
             tss = t.column("ts").chunk(0).to_numpy()
-            for info in series:
-                lo = int(np.searchsorted(sers, info.sid, "left"))
-                hi = int(np.searchsorted(sers, info.sid, "right"))
-                if lo < hi:
-                    a = int(np.searchsorted(tss[lo:hi], start, "left"))
-                    b = int(np.searchsorted(tss[lo:hi], end, "right"))
-                    total += b - a
+            a, b = _ranges(sers, tss, sids, start, end)
+            total += int((b - a).sum())
         return total
 
     def read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
@@ -269,6 +282,7 @@ class EmbeddedStore:
     def _read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
         now = _now_ms()
         per_sid: dict[int, list[tuple]] = {}
+        sids = np.array([i.sid for i in series], np.int32)
         for seg in self._manifest["segments"]:
             if seg["max_ts"] < start or seg["min_ts"] > end:
                 continue
@@ -278,15 +292,9 @@ class EmbeddedStore:
             if not len(sers):
                 continue
             tss = t.column("ts").chunk(0).to_numpy()
-            for info in series:
-                lo = int(np.searchsorted(sers, info.sid, "left"))
-                hi = int(np.searchsorted(sers, info.sid, "right"))
-                if lo == hi:
-                    continue
-                a = lo + int(np.searchsorted(tss[lo:hi], start, "left"))
-                b = lo + int(np.searchsorted(tss[lo:hi], end, "right"))
-                if a < b:
-                    per_sid.setdefault(info.sid, []).append((t, a, b, number))
+            a, b = _ranges(sers, tss, sids, start, end)
+            for j in np.flatnonzero(b > a).tolist():
+                per_sid.setdefault(series[j].sid, []).append((t, int(a[j]), int(b[j]), number))
         out = []
         for info in series:
             parts = per_sid.get(info.sid)
@@ -353,8 +361,8 @@ class EmbeddedStore:
             if not t.num_rows:
                 continue
             sers = t.column("series").chunk(0).to_numpy()
-            lo = int(np.searchsorted(sers, sid, "left"))
-            hi = int(np.searchsorted(sers, sid, "right"))
+            lo = int(np.searchsorted(sers, np.int32(sid), "left"))
+            hi = int(np.searchsorted(sers, np.int32(sid), "right"))
             if lo == hi:
                 continue
             ts = t.column("ts").chunk(0).to_numpy()[lo:hi]
