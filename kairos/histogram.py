@@ -702,6 +702,11 @@ class Histogram:
             )
             if present
         ]
+        if "boundaries" in obj and "counts" in obj and "bins" in obj and "buckets" not in obj:
+            # Kairos's own query output carries both the exact buckets and the Grafana bins;
+            # posting it back keeps the exact form.
+            obj = {k: v for k, v in obj.items() if k not in ("bins", "precision", "count")}
+            forms = forms[:1]
         if len(forms) > 1:
             raise InvalidHistogram(f"histogram mixes the keys of several forms: {', '.join(forms)}")
         if not forms:

@@ -47,8 +47,28 @@ class Fatal(Exception):
 class JsonExpLong(int):
     """A JSON number literal written with an exponent but no ``.`` (``1E5``).
 
-    KairosDB classifies it as a long (its text has no dot) and converts it through BigDecimal.
+    KairosDB classifies a data point value like this as a long (its text has no dot) and
+    converts it through BigDecimal; ``as_float`` keeps the number itself for everywhere else
+    (histogram fields such as ``"min": 5e-05``).
     """
+
+    as_float: float
+
+    def __new__(cls, value: int, as_float: float) -> JsonExpLong:
+        obj = super().__new__(cls, value)
+        obj.as_float = as_float
+        return obj
+
+
+def plain_numbers(v: object) -> object:
+    """``v`` with every :class:`JsonExpLong` inside replaced by its float value."""
+    if isinstance(v, JsonExpLong):
+        return v.as_float
+    if isinstance(v, dict):
+        return {k: plain_numbers(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [plain_numbers(x) for x in v]
+    return v
 
 
 def wrap_int64(v: int) -> int:
@@ -172,7 +192,7 @@ def parse_float_literal(text: str) -> float | int:
     if "." in text:
         return float(text)
     try:
-        return JsonExpLong(wrap_int64(int(Decimal(text))))
+        return JsonExpLong(wrap_int64(int(Decimal(text))), float(text))
     except (InvalidOperation, OverflowError, ValueError):
         return float(text)
 

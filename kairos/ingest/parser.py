@@ -30,6 +30,7 @@ from kairos.ingest._values import (
     json_as_string,
     kind_of_type,
     parse_float_literal,
+    plain_numbers,
     to_double,
     to_long,
     wrap_int64,
@@ -458,7 +459,7 @@ def _make_word(
     if not isinstance(value, dict):
         raise Fatal(f"{ctx(attribute)} is an invalid histogram: expected a JSON object")
     try:
-        h = Histogram.from_json(value)
+        h = Histogram.from_json(plain_numbers(value))
     except InvalidHistogram as e:
         raise _HistogramError(f"{ctx(attribute)} is an invalid histogram: {e}") from None
     return HISTOGRAM, b.add_object(h.to_bytes())

@@ -8,6 +8,22 @@
 Every step works on whole columns (:class:`~kairos.query.stream.Stream`); per-point loops are
 the Cython kernels behind ``kairos.query.kernels``.  Results with no values are left out, as
 KairosDB HEAD does (a ``gaps`` result is never empty).
+
+Histogram groups (``objs`` = encoded :class:`~kairos.histogram.Histogram` values) take
+``merge``, ``apdex``, ``percentile``, ``avg``, ``sum``, ``min``, ``max`` and ``count`` in
+:mod:`kairos.query.histograms`, windowed by the same ``_segments`` as the numeric range
+aggregators; every other number-only aggregator passes them through unchanged, and ``merge``
+and ``apdex`` pass number and text groups through, as KairosDB skips an aggregator that
+cannot take a group's type.  Histogram values print in the ArpNetworking Grafana plugin's
+shape plus the lossless direct form::
+
+    {"bins": {"<lower bound, Java double>": count, ...}, "precision": p, "min": .., "max": ..,
+     "sum": .., "count": n, "boundaries": [...], "counts": [...], "total_count": n}
+
+A histogram whose non-empty buckets are exactly ArpNetworking bins (what ingesting the
+``bins`` form stores) prints those bins and their precision, so bins round-trip exactly;
+any other histogram gets one bin per non-empty bucket keyed by its lower edge (bucket 0:
+``min``, else its upper boundary) at precision 52.  Details in :mod:`kairos.query.histograms`.
 """
 
 from __future__ import annotations
@@ -17,10 +33,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kairos.errors import KairosError
+from kairos.errors import InvalidHistogram, KairosError
 from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, java_key, java_sorted_tags
-from kairos.query import kernels
-from kairos.query._format import java_double, values_json
+from kairos.query import histograms, kernels
+from kairos.query._format import java_double, points_fragment
 from kairos.query.model import MetricQuery, Query
 from kairos.query.spec import (
     BinGroupBy,
@@ -235,8 +251,9 @@ def _merge(members: list[SeriesData], gtype: str, order: str) -> Stream:
             [d.values if d.info.kind == LONG else np.zeros(len(d.ts), np.int64) for d in members]
         )
         is_long = np.concatenate([np.full(len(d.ts), d.info.kind == LONG) for d in members])
-        idx = np.lexsort((f, ts)) if len(members) > 1 else np.arange(len(ts))
-        s = Stream("number", ts, f, i, is_long).take(idx)
+        s = Stream("number", ts, f, i, is_long)
+        if len(members) > 1:
+            s = s.take(np.lexsort((f, ts)))
     else:
         objs: list = []
         for d in members:
@@ -344,8 +361,12 @@ def _split(s: Stream, others: list, q: Query) -> list[tuple[list[dict], Stream]]
 
 def _apply(agg, s: Stream, q: Query, m: MetricQuery, tag_gb, tagsets, publish, now) -> Stream:
     name = agg.name
+    if s.gtype == "histogram" and name in histograms.AGGREGATORS and isinstance(agg, RangeAgg):
+        return _histogram_range(agg, s, q, m)
     if name in _NUMBER_ONLY and s.gtype != "number":
         return s  # KairosDB silently skips aggregators that do not accept the group type
+    if name in histograms.HISTOGRAM_ONLY and s.gtype != "histogram":
+        return s
     if s.null is not None and s.null.any() and name in _READS_VALUES:
         raise QueryFailed(
             "No aggregator can be chained after org.kairosdb.core.aggregator.DataGapsMarkingAggregator"
@@ -399,6 +420,22 @@ def _segments(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery):
     else:
         rtime = s.ts[starts]
     return plan, starts, rtime
+
+
+def _histogram_range(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery) -> Stream:
+    if s.null is not None and s.null.any():
+        s = s.take(~s.null)  # the plugin's aggregators skip points that are not histograms
+    if not len(s):
+        return s if agg.name == "merge" else Stream.doubles(s.ts, np.zeros(0))
+    if agg.name == "percentile":
+        p = float(agg.percentile or 0.0)
+        if not 0.0 <= p <= 1.0:
+            raise QueryFailed(f"{p!r} is not in [0..1]")
+    _, starts, rtime = _segments(agg, s, q, m)
+    try:
+        return histograms.aggregate(agg, s, starts, rtime)
+    except InvalidHistogram as e:  # a window too large to merge: the query fails, not the input
+        raise QueryFailed(str(e)) from e
 
 
 def _range(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery, now: int) -> Stream:
@@ -616,14 +653,14 @@ def _save_as(agg: SaveAsAgg, s: Stream, m: MetricQuery, tag_gb, tagsets, publish
 
 
 def _values(s: Stream) -> list:
-    t = s.ts.tolist()
     has_null = s.null is not None and s.null.any()
     if s.gtype == "number":
-        if not has_null and s.is_long.all():
-            return values_json(s.ts, s.i, LONG)
-        if not has_null and not s.is_long.any():
-            return values_json(s.ts, s.f, DOUBLE)
+        if not has_null:
+            return points_fragment(
+                s.ts, s.f, s.i if s.i is not None else np.zeros(len(s), np.int64), s.is_long
+            )
         out = []
+        t = s.ts.tolist()
         for j, (ts, isl) in enumerate(zip(t, s.is_long.tolist(), strict=True)):
             if has_null and s.null[j]:
                 out.append([ts, None])
@@ -631,8 +668,5 @@ def _values(s: Stream) -> list:
                 out.append([ts, int(s.i[j]) if isl else java_double(float(s.f[j]))])
         return out
     if s.gtype == "histogram":
-        from kairos.histogram import Histogram
-
-        vals = [None if o is None else Histogram.from_bytes(o).to_json() for o in s.objs]
-        return [list(p) for p in zip(t, vals, strict=True)]
-    return [list(p) for p in zip(t, s.objs, strict=True)]
+        return histograms.values_json(s)
+    return [list(p) for p in zip(s.ts.tolist(), s.objs, strict=True)]

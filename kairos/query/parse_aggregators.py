@@ -76,6 +76,7 @@ __all__ = [
 ]
 
 _AGG_PKG = "org.kairosdb.core.aggregator."
+_HISTOGRAM_AGG_PKG = "io.inscopemetrics.kairosdb.aggregators."  # the kairosdb-histograms plugin
 _GROUP_BY_PKG = "org.kairosdb.core.groupby."
 _TIME_UNIT_ERROR = "is not a valid time unit, must be one of " + ",".join(TIME_UNITS)
 
@@ -526,6 +527,7 @@ _RANGE_PROPS = {
 _RANGE_READ_ONLY = {"class": "class", "_align_sampling": "bool"}  # is_alignSampling()
 
 _RANGE_CLASSES = {
+    "apdex": "HistogramApdexAggregator",
     "avg": "AvgAggregator",
     "count": "CountAggregator",
     "dev": "StdAggregator",
@@ -534,11 +536,14 @@ _RANGE_CLASSES = {
     "last": "LastAggregator",
     "least_squares": "LeastSquaresAggregator",
     "max": "MaxAggregator",
+    "merge": "HistogramMergeAggregator",
     "min": "MinAggregator",
     "percentile": "PercentileAggregator",
     "sum": "SumAggregator",
 }
 _RANGE_EXTRA = {
+    "apdex": {"target": "double"},
+    "merge": {"precision": "int"},
     "percentile": {"percentile": "double"},
     "dev": {"return_type": "return_type", "dev_count": "int"},
 }
@@ -546,7 +551,9 @@ _RANGE_EXTRA = {
 _AGGREGATOR_BEANS: dict[str, _Bean] = {
     **{
         name: _Bean(
-            _AGG_PKG + cls, {**_RANGE_PROPS, **_RANGE_EXTRA.get(name, {})}, _RANGE_READ_ONLY
+            (_HISTOGRAM_AGG_PKG if cls.startswith("Histogram") else _AGG_PKG) + cls,
+            {**_RANGE_PROPS, **_RANGE_EXTRA.get(name, {})},
+            _RANGE_READ_ONLY,
         )
         for name, cls in _RANGE_CLASSES.items()
     },
@@ -620,6 +627,19 @@ def _range(name: str, props: list[tuple[str, Any]], ctx: str, tz: str | None) ->
     _violations(
         (sampling is None, _msg(ctx, "m_sampling", "may not be null")),
         (name == "percentile" and agg.percentile == 0, _msg(ctx, "percentile", "may not be zero")),
+        # The plugin's @Min(1) @Max(52) precision and @Min(0) target (NaN refused too).
+        (
+            name == "merge" and agg.precision < 1,
+            _msg(ctx, "precision", "must be greater than or equal to 1"),
+        ),
+        (
+            name == "merge" and agg.precision > 52,
+            _msg(ctx, "precision", "must be less than or equal to 52"),
+        ),
+        (
+            name == "apdex" and not agg.target >= 0,
+            _msg(ctx, "target", "must be greater than or equal to 0"),
+        ),
     )
     assert sampling is not None
     agg.sampling = sampling

@@ -31,6 +31,7 @@ __all__ = [
 TIME_UNITS = ("MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS", "WEEKS", "MONTHS", "YEARS")
 
 RANGE_AGGREGATORS = (
+    "apdex",
     "avg",
     "count",
     "dev",
@@ -39,6 +40,7 @@ RANGE_AGGREGATORS = (
     "last",
     "least_squares",
     "max",
+    "merge",
     "min",
     "percentile",
     "sum",
@@ -55,7 +57,8 @@ class Sampling:
 
 @dataclass(slots=True)
 class RangeAgg:
-    """avg, count, dev, first, gaps, last, least_squares, max, min, percentile, sum."""
+    """avg, count, dev, first, gaps, last, least_squares, max, min, percentile, sum; and the
+    histogram-only apdex and merge (``kairos.query.histograms``)."""
 
     name: str
     sampling: Sampling = field(default_factory=Sampling)
@@ -69,6 +72,8 @@ class RangeAgg:
     percentile: float | None = None  # percentile only; validated non-zero
     return_type: str = "value"  # dev only: value | pos_sd | neg_sd
     dev_count: int = 1  # dev only
+    precision: int = 52  # merge only: mantissa bits kept in bin keys, 1..52 (52: all)
+    target: float = 1.0  # apdex only: the target T >= 0 (the plugin's default, 1)
 
 
 @dataclass(slots=True)

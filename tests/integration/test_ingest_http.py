@@ -233,32 +233,52 @@ def test_histogram_forms_round_trip(server, client) -> None:
     assert len(res) == 1
     assert res[0]["group_by"] == [{"name": "type", "type": "histogram"}]
     values = res[0]["values"]
+    # The Grafana heatmap shape (bins, precision, count) plus the exact buckets.
     assert values[0] == [
         1,
         {
+            "bins": {"0.5": 2, "1.0": 3, "5.0": 1},
+            "precision": 52,
+            "min": 0.5,
+            "max": 9,
+            "sum": 20,
+            "count": 6,
             "boundaries": [1, 5],
             "counts": [2, 3, 1],
             "total_count": 6,
-            "sum": 20,
-            "min": 0.5,
-            "max": 9,
         },
     ]
     assert values[1] == [
         2,
-        {"boundaries": [1, 5], "counts": [2, 3, 1], "total_count": 6, "sum": 20},
-    ]
-    assert values[2] == [
-        3,
         {
-            "boundaries": [1.5, 1.5078125, 2.5, 2.515625],
-            "counts": [0, 3, 0, 1, 0],
-            "total_count": 4,
-            "sum": 6.5,
-            "min": 1.5,
-            "max": 2.5,
+            "bins": {"1.0": 5, "5.0": 1},
+            "precision": 52,
+            "min": None,
+            "max": None,
+            "sum": 20,
+            "count": 6,
+            "boundaries": [1, 5],
+            "counts": [2, 3, 1],
+            "total_count": 6,
         },
     ]
+    assert values[2][1]["bins"] == {"1.5": 3, "2.5": 1}
+    assert values[2][1]["precision"] == 7
+    assert values[2][1]["count"] == 4
+    assert values[2][1]["counts"] == [0, 3, 0, 1, 0]
+    # Query output posts back as the same histogram.
+    again = [{"name": m + ".copy", "datapoints": [values[0]], "tags": {"t": "v"}}]
+    assert client.post("/api/v1/datapoints", json=again).status_code == 204
+    server.wait_applied()
+    assert query(client, m + ".copy")["queries"][0]["results"][0]["values"][0] == values[0]
+
+
+def test_histogram_exponent_numbers_keep_their_value(server, client) -> None:
+    m = f"hx{uuid.uuid4().hex[:8]}"
+    body = f'[{{"name":"{m}","type":"histogram","timestamp":1,"value":{{"boundaries":[1],"counts":[1,1],"min":5e-05,"max":2,"sum":2}},"tags":{{"t":"v"}}}}]'
+    assert client.post("/api/v1/datapoints", content=body.encode()).status_code == 204
+    server.wait_applied()
+    assert query(client, m)["queries"][0]["results"][0]["values"][0][1]["min"] == 5e-05
 
 
 @pytest.mark.parametrize(

@@ -88,8 +88,8 @@ def test_direct_form_ignores_unknown_keys():
             "(Grafana); got keys: none",
         ),
         (
-            {"boundaries": [1], "counts": [1, 1], "bins": {}},
-            "histogram mixes the keys of several forms: 'boundaries'/'counts', 'bins'",
+            {"boundaries": [1], "counts": [1, 1], "buckets": []},
+            "histogram mixes the keys of several forms: 'boundaries'/'counts', 'buckets'",
         ),
         ({"boundaries": [1]}, "histogram has 'boundaries' but no 'counts'"),
         ({"counts": [1]}, "histogram has 'counts' but no 'boundaries'"),
@@ -713,3 +713,11 @@ def test_percentile_stays_inside_its_bucket_despite_rounding() -> None:
     h = Histogram.from_samples([0.0, -1.0], [-3.0197265326083642e-285])
     assert h.percentile(0.5) == -3.0197265326083642e-285
     assert h.percentile(0.5) <= h.percentile(0.75)
+
+
+def test_query_output_with_bins_and_exact_buckets_reads_back_exactly() -> None:
+    h = Histogram.from_json(
+        {"boundaries": [1, 5], "counts": [2, 3, 1], "sum": 20, "min": 0.5, "max": 9}
+    )
+    out = {**h.to_json(), "bins": {"0.5": 2, "1.0": 3, "5.0": 1}, "precision": 52, "count": 6}
+    assert Histogram.from_json(out) == h
