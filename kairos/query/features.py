@@ -205,7 +205,40 @@ AGGREGATORS = (
         "Returns a best fit line through the datapoints using the least squares algorithm.",
         _RANGE,
     ),
+    Component(
+        "apdex",
+        "Computes the Apdex score of histograms: (satisfied + tolerating / 2) / total.",
+        (
+            *_RANGE,
+            Prop(
+                "target",
+                "Target",
+                "Samples at or below the target are satisfied, up to four times it tolerating.",
+                "double",
+                "1.0",
+                validations=(Validation("value >= 0", "Target must be greater or equal to 0."),),
+            ),
+        ),
+    ),
     Component("max", "Returns the maximum value data point for the time range.", _RANGE),
+    Component(
+        "merge",
+        "Merges the histograms of each sampling window into one.",
+        (
+            *_RANGE,
+            Prop(
+                "precision",
+                "Precision",
+                "Mantissa bits kept in the merged bins' keys.",
+                "int",
+                "52",
+                validations=(
+                    Validation("value >= 1", "Precision must be at least 1."),
+                    Validation("value <= 52", "Precision must be at most 52."),
+                ),
+            ),
+        ),
+    ),
     Component("min", "Returns the minimum value data point for the time range.", _RANGE),
     Component(
         "percentile",

@@ -308,15 +308,15 @@ TIME = {
 }
 
 AGGREGATOR_NAMES = [
-    "avg", "count", "dev", "diff", "div", "filter", "first", "gaps", "last", "least_squares",
-    "max", "min", "percentile", "rate", "sampler", "save_as", "scale", "score", "sma", "sum",
-    "trim",
+    "apdex", "avg", "count", "dev", "diff", "div", "filter", "first", "gaps", "last",
+    "least_squares", "max", "merge", "min", "percentile", "rate", "sampler", "save_as", "scale",
+    "score", "sma", "sum", "trim",
 ]  # fmt: skip
 # /features re-sorts each feature's processors by label (Java String order).
 AGGREGATOR_LABEL_ORDER = [
-    "avg", "count", "dev", "diff", "div", "filter", "first", "gaps", "last", "least_squares",
-    "max", "min", "percentile", "rate", "score", "sma", "sampler", "save_as", "scale", "sum",
-    "trim",
+    "avg", "apdex", "count", "dev", "diff", "div", "filter", "first", "gaps", "last",
+    "least_squares", "max", "merge", "min", "percentile", "rate", "score", "sma", "sampler",
+    "save_as", "scale", "sum", "trim",
 ]  # fmt: skip
 
 
