@@ -8,7 +8,7 @@ PORT ?= 8080
 DATA_DIR ?= ./data
 PYTEST_ARGS ?=
 
-.PHONY: run install test test-deps system-deps lint fmt bench bench-check clean
+.PHONY: run install test test-deps system-deps node-deps lint fmt bench bench-check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,7 +36,22 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    collectd-core libcurl3-gnutls libyajl2 >/dev/null; }
 
-test-deps: $(VENV)/.test-deps system-deps
+# npm's kairosdb@0.0.3 and the dev packages its live mocha suite needs
+# (tests/integration/test_npm_client.py reads NPM_PACKAGES from here); cached in .cache/.
+NPM_DIR := .cache/npm-kairosdb
+NPM_PACKAGES := kairosdb@0.0.3 mocha@11.7.5 should@13.2.3 chai@4.5.0 sinon@21.0.0 sinon-chai@3.7.0 underscore@1.13.8
+
+$(NPM_DIR)/.installed: Makefile
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "node-deps: npm not found; install Node.js >= 20 and npm (e.g. apt-get install nodejs npm)"; exit 1; }
+	mkdir -p $(NPM_DIR)
+	test -f $(NPM_DIR)/package.json || echo '{"name": "kairos-npm-kairosdb", "private": true}' > $(NPM_DIR)/package.json
+	npm_config_update_notifier=false npm install --prefix $(NPM_DIR) --no-audit --no-fund --save-exact $(NPM_PACKAGES)
+	echo "$(NPM_PACKAGES)" > $@
+
+node-deps: $(NPM_DIR)/.installed
+
+test-deps: $(VENV)/.test-deps system-deps node-deps
 
 test: test-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
