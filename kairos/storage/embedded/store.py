@@ -307,18 +307,27 @@ class EmbeddedStore:
             exp = np.concatenate(
                 [p[0].column("expires").chunk(0).to_numpy()[p[1] : p[2]] for p in parts]
             )
-            numbers = np.concatenate([np.full(p[2] - p[1], p[3], np.int64) for p in parts])
             objs = None
             if info.kind in (STRING, HISTOGRAM):
                 objs = []
                 for t, a, b, _ in parts:
                     objs.extend(t.column("obj").chunk(0)[a:b].to_pylist())
-            hidden = self._hidden(info.sid, ts, numbers)
+            hidden = None
+            if any(info.sid in t["series"] for t in self._manifest.get("tombstones", ())):
+                numbers = np.concatenate([np.full(p[2] - p[1], p[3], np.int64) for p in parts])
+                hidden = self._hidden(info.sid, ts, numbers)
             if hidden is not None:
                 ts, vals, exp = ts[~hidden], vals[~hidden], exp[~hidden]
                 if objs is not None:
                     objs = [o for o, h in zip(objs, hidden, strict=True) if not h]
-            if len(parts) > 1:
+            # Parts come oldest segment first; when their time ranges do not overlap (data
+            # written in time order) the concatenation is already sorted and unique.
+            disjoint = all(
+                parts[k][0].column("ts").chunk(0)[parts[k][2] - 1].as_py()
+                < parts[k + 1][0].column("ts").chunk(0)[parts[k + 1][1]].as_py()
+                for k in range(len(parts) - 1)
+            )
+            if len(parts) > 1 and (hidden is not None or not disjoint):
                 order = np.argsort(ts, kind="stable")
                 ts, vals, exp = ts[order], vals[order], exp[order]
                 keep = np.ones(len(ts), bool)
