@@ -31,10 +31,10 @@ $(VENV)/.test-deps: $(VENV)/.installed
 
 # Debian packages the integration tests drive (collectd posts to Kairos for real).
 system-deps:
-	@command -v collectd >/dev/null 2>&1 || { \
-	  echo "installing collectd-core from Debian"; \
+	@command -v collectd >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing collectd-core and prometheus from Debian"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    collectd-core libcurl3-gnutls libyajl2 >/dev/null; }
+	    collectd-core libcurl3-gnutls libyajl2 prometheus >/dev/null; }
 
 # npm's kairosdb@0.0.3 and the dev packages its live mocha suite needs
 # (tests/integration/test_npm_client.py reads NPM_PACKAGES from here); cached in .cache/.

@@ -52,6 +52,12 @@ class Config:
     """Address the HTTP server binds (``KAIROSDB_BIND_ADDRESS`` host part)."""
     port: int = 8080
     """HTTP port (``KAIROSDB_BIND_ADDRESS`` port part)."""
+    telnet_port: int = 4242
+    """Telnet protocol port, bound on ``host`` in every HTTP worker (``KAIROSDB_TELNET_PORT``);
+    0 disables it."""
+    graphite_port: int = 2003
+    """Graphite plaintext protocol port, bound on ``host`` (``KAIROSDB_GRAPHITE_PORT``);
+    0 disables it."""
     data_dir: str = "./data"
     """Embedded datastore and WAL directory (``KAIROSDB_DATA_DIR``)."""
     workers: int = 2
@@ -93,6 +99,10 @@ class Config:
             raise ConfigError(f"workers: must be between 1 and 256, got {self.workers!r}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: out of range, got {self.port!r}")
+        if not 0 <= self.telnet_port <= 65535:
+            raise ConfigError(f"telnet_port: out of range, got {self.telnet_port!r}")
+        if not 0 <= self.graphite_port <= 65535:
+            raise ConfigError(f"graphite_port: out of range, got {self.graphite_port!r}")
         if self.ingestion_max_batch_size < 1:
             raise ConfigError(
                 f"ingestion.max_batch_size: must be at least 1, got {self.ingestion_max_batch_size!r}"
@@ -138,6 +148,8 @@ _ENV = {
     "KAIROSDB_LOG_LEVEL": "log_level",
     "KAIROSDB_QUERY_MAX_POINTS": "query_max_points",
     "KAIROSDB_QUERY_TIMEOUT_MS": "query_timeout_ms",
+    "KAIROSDB_TELNET_PORT": "telnet_port",
+    "KAIROSDB_GRAPHITE_PORT": "graphite_port",
 }
 
 

@@ -18,7 +18,9 @@ from kairos.app.datapoints import metric_bp
 from kairos.app.features import bp as features_bp
 from kairos.app.health import bp as health_bp
 from kairos.app.meta import metricnames_bp, tagnames_bp, tagvalues_bp, version_bp
+from kairos.app.prometheus import bp as prometheus_bp
 from kairos.app.state import WorkerState
+from kairos.app.telnet import register_line_listeners
 from kairos.config import Config
 from kairos.errors import KairosError, Unavailable
 from kairos.logs import setup_logging
@@ -44,6 +46,7 @@ def create_app(config: Config) -> Sanic:
         app.blueprint(bp)
     for bp in (cors_bp, features_bp, tagnames_bp, tagvalues_bp):
         app.blueprint(bp)
+    app.blueprint(prometheus_bp)
     register_compression(app)
 
     @app.before_server_start
@@ -85,6 +88,7 @@ def create_app(config: Config) -> Sanic:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response([f"{type(exc).__name__}: {exc}"], 500)
 
+    register_line_listeners(app, config)
     return app
 
 

@@ -1,0 +1,140 @@
+"""Telnet (port 4242) and Graphite plaintext (port 2003) listeners in every HTTP worker.
+
+Each worker binds the same ports with ``SO_REUSEPORT`` (the kernel spreads connections over the
+workers).  The protocol logic lives in :mod:`kairos.ingest.telnet` and
+:mod:`kairos.ingest.graphite`; here each read of a connection becomes at most one WAL append
+(non-sync: the group commit fsyncs it), ``version`` replies are written back, and bad lines are
+logged with the client address and counted in :class:`LineStats` (``app.ctx.line_stats``).
+Nothing else is ever written back, and no bad line closes a connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from sanic import Sanic
+
+from kairos.config import Config
+from kairos.ingest.telnet import FeedResult, TelnetSession
+from kairos.storage.records import encode_batch
+
+__all__ = ["LineProtocol", "LineStats", "register_line_listeners"]
+
+log = logging.getLogger("kairos.telnet")
+
+
+@dataclass
+class LineStats:
+    """Per-worker counters of the line protocols."""
+
+    points: int = 0
+    bad_lines: int = 0
+    dropped_long_lines: int = 0
+    unknown_commands: int = 0
+    connections: int = 0
+
+
+@dataclass
+class _Listener:
+    name: str
+    app: Sanic
+    session_factory: Callable[[], object]
+    stats: LineStats
+    server: asyncio.AbstractServer | None = None
+    transports: set[asyncio.Transport] = field(default_factory=set)
+
+
+class LineProtocol(asyncio.Protocol):
+    """One telnet or Graphite connection."""
+
+    def __init__(self, listener: _Listener) -> None:
+        self.listener = listener
+        self.session = listener.session_factory()
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.listener.transports.add(self.transport)
+        self.listener.stats.connections += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.listener.transports.discard(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._handle(self.session.feed(data))  # type: ignore[attr-defined]
+        except Exception:
+            log.exception("%s %s: failed to process a read", self.listener.name, self.peer)
+
+    def _handle(self, res: FeedResult) -> None:
+        lis = self.listener
+        stats = lis.stats
+        name = lis.name
+        if res.batch is not None:
+            st = lis.app.ctx.state
+            st.wal.append(encode_batch(res.batch), False)
+            st.ingested_points += res.n_points
+            stats.points += res.n_points
+        for msg in res.errors:
+            log.warning("%s %s: %s", name, self.peer, msg)
+        stats.bad_lines += len(res.errors)
+        for msg in res.warnings:
+            log.warning("%s %s: %s", name, self.peer, msg)
+        stats.unknown_commands += len(res.warnings)
+        if res.dropped:
+            log.warning(
+                "%s %s: dropped %d line(s) longer than %d bytes",
+                name,
+                self.peer,
+                res.dropped,
+                self.session.framer.max_line,
+            )  # type: ignore[attr-defined]
+            stats.dropped_long_lines += res.dropped
+        for reply in res.replies:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(reply)
+
+
+def register_line_listeners(app: Sanic, config: Config) -> None:
+    """Start the telnet and Graphite listeners with each worker; a port of 0 disables one."""
+    from kairos.ingest.graphite import GraphiteSession
+
+    specs: list[tuple[str, int, Callable[[], object]]] = []
+    if config.telnet_port:
+        specs.append(("telnet", config.telnet_port, partial(TelnetSession, config.version)))
+    if config.graphite_port:
+        specs.append(("graphite", config.graphite_port, GraphiteSession))
+
+    @app.before_server_start
+    async def _start_line_listeners(app: Sanic) -> None:
+        app.ctx.line_stats = stats = LineStats()
+        app.ctx.line_listeners = listeners = []
+        loop = asyncio.get_running_loop()
+        for name, port, factory in specs:
+            lis = _Listener(name, app, factory, stats)
+            lis.server = await loop.create_server(
+                partial(LineProtocol, lis), config.host, port, reuse_port=True
+            )
+            listeners.append(lis)
+            log.debug("%s listener on %s:%d", name, config.host, port)
+
+    @app.before_server_stop
+    async def _stop_line_listeners(app: Sanic) -> None:
+        for lis in getattr(app.ctx, "line_listeners", []):
+            if lis.server is not None:
+                lis.server.close()
+            for t in list(lis.transports):
+                t.close()
+        for lis in getattr(app.ctx, "line_listeners", []):
+            if lis.server is not None:
+                try:
+                    await asyncio.wait_for(lis.server.wait_closed(), 5)
+                except TimeoutError:
+                    log.warning("%s listener did not close in time", lis.name)
