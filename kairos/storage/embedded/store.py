@@ -122,7 +122,7 @@ class EmbeddedStore:
             "tombstones": [],
             "dead_series": [],
         }
-        self._manifest_stat: tuple[int, int] | None = None
+        self._manifest_bytes: bytes | None = None
         self._series: list[SeriesInfo] = []
         self._series_key: dict[tuple, int] = {}
         self._by_metric: dict[str, list[int]] = {}
@@ -143,6 +143,9 @@ class EmbeddedStore:
                 data = f.read()
         except FileNotFoundError:
             return None
+        return self._parse_manifest(data)
+
+    def _parse_manifest(self, data: bytes) -> dict:
         frames = list(iter_frames(data))
         if not frames or frames[0][0] != FrameStatus.OK:
             raise CorruptFile(self.manifest_path, "manifest failed its CRC check")
@@ -157,18 +160,18 @@ class EmbeddedStore:
             self._refresh()
 
     def _refresh(self) -> None:
+        # The manifest is small; its bytes (not its stat) say whether it changed: a rename can
+        # reuse the inode number within one timestamp tick.
         try:
-            st = os.stat(self.manifest_path)
+            with open(self.manifest_path, "rb") as f:
+                data = f.read()
         except FileNotFoundError:
             return
-        key = (st.st_mtime_ns, st.st_ino)
-        if key == self._manifest_stat:
+        if data == self._manifest_bytes:
             return
-        m = self._load_manifest()
-        if m is None:
-            return
+        m = self._parse_manifest(data)
         self._manifest = m
-        self._manifest_stat = key
+        self._manifest_bytes = data
         self._dead = set(m.get("dead_series", ()))
         self._load_series(m["series_count"])
         live = {s["name"] for s in m["segments"]}
@@ -275,7 +278,7 @@ class EmbeddedStore:
             if os.path.exists(e.path):
                 raise
             with self._lock:
-                self._manifest_stat = None
+                self._manifest_bytes = None
                 self._refresh()
             return self._read(series, start, end)
 
@@ -578,15 +581,15 @@ class EmbeddedStore:
 
     def _write_manifest(self, m: dict) -> None:
         tmp = self.manifest_path + ".tmp"
+        data = encode_frame(orjson.dumps(m))
         with open(tmp, "wb") as f:
-            f.write(encode_frame(orjson.dumps(m)))
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, self.manifest_path)
         fsync_dir(self.dir)
         self._manifest = m
-        st = os.stat(self.manifest_path)
-        self._manifest_stat = (st.st_mtime_ns, st.st_ino)
+        self._manifest_bytes = data
         self._metric_names = None
 
     def _maybe_compact(self) -> None:
