@@ -83,6 +83,10 @@ class Config:
     (``KAIROSDB_QUERY_TIMEOUT_MS``)."""
     health_healthy_response_code: int = 204
     """Status of a healthy ``/api/v1/health/check`` (KairosDB's healthyResponseCode)."""
+    health_lb_delay_seconds: float = 3.0
+    """On SIGTERM/SIGINT, seconds during which the health/readiness endpoints answer 503 while
+    every other request is still served, so load balancers stop routing here before the server
+    stops accepting (``KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS``); 0 = no wait."""
     version: str = "KairosDB 1.3.2-kairos.0.1.0"
     """Text of ``/api/v1/version``."""
     log_level: str = "info"
@@ -129,6 +133,10 @@ class Config:
             raise ConfigError(
                 f"query.timeout_ms: must be at least 1, got {self.query_timeout_ms!r}"
             )
+        if not 0 <= self.health_lb_delay_seconds < float("inf"):  # also rejects NaN
+            raise ConfigError(
+                f"health.lb_delay_seconds: must be a finite number >= 0, got {self.health_lb_delay_seconds!r}"
+            )
         if self.log_level.lower() not in ("trace", "debug", "info", "warning", "error"):
             raise ConfigError(
                 f"log_level: must be trace, debug, info, warning or error, got {self.log_level!r}"
@@ -150,6 +158,7 @@ _ENV = {
     "KAIROSDB_QUERY_TIMEOUT_MS": "query_timeout_ms",
     "KAIROSDB_TELNET_PORT": "telnet_port",
     "KAIROSDB_GRAPHITE_PORT": "graphite_port",
+    "KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS": "health_lb_delay_seconds",
 }
 
 

@@ -89,6 +89,8 @@ def start_server(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KAIROSDB_")}
     # No telnet/Graphite listeners unless asked for: test servers must not share 4242/2003.
     full_env.update({"KAIROSDB_TELNET_PORT": "0", "KAIROSDB_GRAPHITE_PORT": "0"})
+    # No load-balancer detection delay on SIGTERM unless asked for: keeps Server.stop() fast.
+    full_env["KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS"] = "0"
     full_env.update(env or {})
     logf = open(log_path, "ab")  # noqa: SIM115 -- owned by the server process
     proc = subprocess.Popen(

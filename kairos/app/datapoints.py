@@ -12,6 +12,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from kairos.app._http import error_response, json_response, no_content
+from kairos.app.metrics import record_batch
 from kairos.app.state import WorkerState
 from kairos.errors import BadRequest, PayloadTooLarge
 from kairos.ingest import ingest_body
@@ -78,6 +79,7 @@ async def post_datapoints(request: Request) -> HTTPResponse:
         else:
             st.wal.append(payload, False)
         st.ingested_points += n
+        record_batch(request, n)
     st.ingest_requests += 1
     if result.errors:
         log.debug("ingest: %d points stored, %d errors", n, len(result.errors))

@@ -1,9 +1,24 @@
-"""``create_app(config)`` and ``serve(config)``."""
+"""``create_app(config)`` and ``serve(config)``.
+
+Graceful shutdown for load balancers: on the first SIGTERM/SIGINT the main process (Sanic's
+``WorkerManager``, patched by :func:`_defer_signals_during_startup`) atomically creates the
+draining flag file ``<data_dir>/draining`` (:func:`kairos.app.state.draining_flag_path`).  Every
+HTTP worker checks for that file on each health request, so ``/health``, ``/health/ready`` and
+``/api/v1/health/check`` answer 503 at once (``/api/v1/health/status`` lists ``Shutdown: FAIL``)
+while all other requests, ``/health/live`` included, are served normally.  After
+``health_lb_delay_seconds`` (``KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS``) a timer
+thread re-sends the signal to the main process, whose handler then runs Sanic's own shutdown:
+workers stop accepting, drain in-flight requests, fsync and close their WAL; the writer applies
+what it can and exits.  A second signal during the delay shuts down at once; 0 means no wait.
+``serve`` removes a stale flag before starting and the flag on exit.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from functools import partial
 
 from sanic import Request, Sanic
@@ -18,8 +33,9 @@ from kairos.app.datapoints import metric_bp
 from kairos.app.features import bp as features_bp
 from kairos.app.health import bp as health_bp
 from kairos.app.meta import metricnames_bp, tagnames_bp, tagvalues_bp, version_bp
+from kairos.app.metrics import register as register_metrics
 from kairos.app.prometheus import bp as prometheus_bp
-from kairos.app.state import WorkerState
+from kairos.app.state import WorkerState, draining_flag_path
 from kairos.app.telnet import register_line_listeners
 from kairos.config import Config
 from kairos.errors import KairosError, Unavailable
@@ -88,8 +104,32 @@ def create_app(config: Config) -> Sanic:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response([f"{type(exc).__name__}: {exc}"], 500)
 
+    register_metrics(app)
     register_line_listeners(app, config)
     return app
+
+
+# Set by ``serve`` in the main process: where the draining flag goes and how long to wait.
+_drain: dict[str, object] = {"flag": None, "delay": 0.0}
+
+
+def _write_draining_flag(path: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        os.replace(tmp, path)
+    except OSError:
+        log.exception("cannot write the draining flag %s", path)
+
+
+def _remove_draining_flag(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        log.exception("cannot remove the draining flag %s", path)
 
 
 def _defer_signals_during_startup() -> None:
@@ -100,6 +140,11 @@ def _defer_signals_during_startup() -> None:
     the same proxy connection; run in the middle of a proxy call it desynchronises the
     connection and the main process hangs for ever (seen with a SIGTERM within a second of
     start).  The signal is therefore remembered and handled once the wait is over.
+
+    It also implements the load-balancer detection delay (see the module docstring): the first
+    signal only creates the draining flag and starts a timer; the timer re-sends the signal to
+    this process, and that (or any second signal) runs Sanic's shutdown.  Everything Sanic does
+    still happens in the main thread, from a signal handler, as before.
     """
     from sanic.worker.manager import WorkerManager
 
@@ -116,13 +161,46 @@ def _defer_signals_during_startup() -> None:
             self._kairos_in_ack = False
             pending = getattr(self, "_kairos_pending_signal", None)
             if pending is not None:
-                shutdown_signal(self, *pending)
+                self._kairos_pending_signal = None
+                patched_signal(self, *pending)
 
     def patched_signal(self, signum, frame) -> None:
         if getattr(self, "_kairos_in_ack", False):
             self._kairos_pending_signal = (signum, frame)
             return
-        shutdown_signal(self, signum, frame)
+        timer = getattr(self, "_kairos_drain_timer", None)
+        if timer is not None:
+            # The delay is over (the timer's own signal) or a second signal: shut down now.
+            self._kairos_drain_timer = None
+            timer.cancel()
+            if not self._kairos_drain_elapsed:
+                log.info("second shutdown signal: not waiting for the load balancer delay")
+            shutdown_signal(self, self._kairos_drain_signum, frame)
+            return
+        flag, delay = _drain["flag"], float(_drain["delay"] or 0)
+        if getattr(self, "_shutting_down", False) or flag is None:
+            shutdown_signal(self, signum, frame)
+            return
+        _write_draining_flag(flag)
+        if delay <= 0:
+            shutdown_signal(self, signum, frame)
+            return
+        log.info(
+            "Received signal %s: health checks now fail; shutting down in %gs "
+            "(load balancer detection delay)",
+            signal.Signals(signum).name,
+            delay,
+        )
+
+        def _elapsed() -> None:
+            self._kairos_drain_elapsed = True
+            os.kill(os.getpid(), signum)
+
+        self._kairos_drain_signum = signum
+        self._kairos_drain_elapsed = False
+        self._kairos_drain_timer = threading.Timer(delay, _elapsed)
+        self._kairos_drain_timer.daemon = True
+        self._kairos_drain_timer.start()
 
     WorkerManager.wait_for_ack = patched_wait
     WorkerManager.shutdown_signal = patched_signal
@@ -132,6 +210,9 @@ def _defer_signals_during_startup() -> None:
 def serve(config: Config) -> None:
     """Run the HTTP workers and the writer process until SIGINT/SIGTERM."""
     os.makedirs(config.data_dir, exist_ok=True)
+    flag = draining_flag_path(config.data_dir)
+    _remove_draining_flag(flag)  # left by a server that died during its shutdown
+    _drain.update(flag=flag, delay=config.health_lb_delay_seconds)
     _defer_signals_during_startup()
     loader = AppLoader(factory=partial(create_app, config))
     app = loader.load()
@@ -143,4 +224,7 @@ def serve(config: Config) -> None:
         os.path.abspath(config.data_dir),
         config.workers,
     )
-    Sanic.serve(primary=app, app_loader=loader)
+    try:
+        Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        _remove_draining_flag(flag)

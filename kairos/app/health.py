@@ -2,6 +2,11 @@
 
 Healthy means: the datastore answers a read and the writer process is applying the WAL (its
 status file is fresh, or there is nothing to apply).
+
+During a graceful shutdown (the main process got SIGTERM/SIGINT and created the draining flag,
+see :mod:`kairos.app.factory`) every check endpoint reports a failing ``Shutdown`` check and
+``/health``, ``/health/ready`` and ``/api/v1/health/check`` answer 503, so load balancers stop
+routing here while the other endpoints keep serving.  ``/health/live`` stays 200.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ WRITER_STALE_SECONDS = 10.0
 
 def _checks(st: WorkerState) -> dict[str, tuple[bool, dict]]:
     out: dict[str, tuple[bool, dict]] = {}
+    if st.draining:
+        out["Shutdown"] = (False, {"error": "server is shutting down (draining)"})
     try:
         st.store.refresh()
         st.store.metric_names()
@@ -73,6 +80,8 @@ async def health_status(request: Request) -> HTTPResponse:
 @bp.get("/api/v1/health/check")
 async def health_check(request: Request) -> HTTPResponse:
     st: WorkerState = request.app.ctx.state
+    if st.draining:
+        return no_content(503)
     healthy = all(ok for ok, _ in _checks(st).values())
     return no_content(st.config.health_healthy_response_code if healthy else 500)
 
@@ -82,7 +91,7 @@ async def health(request: Request) -> HTTPResponse:
     checks = _checks(request.app.ctx.state)
     healthy = all(ok for ok, _ in checks.values())
     body = {
-        "status": "healthy" if healthy else "unhealthy",
+        "status": "healthy" if healthy else "draining" if "Shutdown" in checks else "unhealthy",
         "checks": {name: {"ok": ok, **detail} for name, (ok, detail) in checks.items()},
     }
     return json_response(body, status=200 if healthy else 503)
@@ -92,7 +101,8 @@ async def health(request: Request) -> HTTPResponse:
 async def ready(request: Request) -> HTTPResponse:
     checks = _checks(request.app.ctx.state)
     ok = all(ok for ok, _ in checks.values())
-    return json_response({"status": "ready" if ok else "not ready"}, status=200 if ok else 503)
+    status = "ready" if ok else "draining" if "Shutdown" in checks else "not ready"
+    return json_response({"status": status}, status=200 if ok else 503)
 
 
 @bp.get("/health/live")

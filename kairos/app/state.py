@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 
 from kairos.config import Config
 from kairos.storage.embedded.store import EmbeddedStore
 from kairos.storage.wal import WalWriter
 
-__all__ = ["WorkerState"]
+__all__ = ["DRAINING_FLAG", "WorkerState", "draining_flag_path"]
 
 log = logging.getLogger("kairos.app")
+
+DRAINING_FLAG = "draining"
+"""File in the data directory that the main process creates on SIGTERM/SIGINT (see
+:mod:`kairos.app.factory`); while it exists every worker's health/readiness answers 503."""
+
+
+def draining_flag_path(data_dir: str) -> str:
+    return os.path.join(data_dir, DRAINING_FLAG)
 
 
 @dataclass
@@ -29,6 +38,11 @@ class WorkerState:
         return cls(
             config=config, wal=WalWriter(config.data_dir), store=EmbeddedStore(config.data_dir)
         )
+
+    @property
+    def draining(self) -> bool:
+        """True once the main process has started a graceful shutdown."""
+        return os.path.exists(draining_flag_path(self.config.data_dir))
 
     async def group_commit(self) -> None:
         """fsync this worker's WAL every ``fsync_interval_ms`` (non-sync ingest)."""
