@@ -226,5 +226,15 @@ def serve(config: Config) -> None:
     )
     try:
         Sanic.serve(primary=app, app_loader=loader)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        # A SIGTERM sent to the whole process group (``timeout``, systemd's default
+        # KillMode=control-group) also ends Sanic's multiprocessing manager, and the main
+        # process loses its connection to it.  The workers got the signal too and shut down
+        # on their own (WAL fsynced, writer drained), so this is a shutdown, not a crash.
+        if flag is None or not os.path.exists(flag):
+            raise
+        log.warning(
+            "worker manager connection lost during shutdown (the process group was signalled)"
+        )
     finally:
         _remove_draining_flag(flag)
