@@ -1,13 +1,42 @@
-"""The ``kairos`` command."""
+"""The ``kairos`` command: ``serve``, ``ingest`` and ``query``.
+
+``kairos serve`` runs everything on one port.  ``kairos ingest`` (ingest, deletes, the line
+protocols and the writer) and ``kairos query`` (queries and metadata, no writer) run the two
+halves separately so each scales on its own; they can share one embedded data directory,
+the query service reading what the ingest service's writer applies.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kairos.config import ConfigError, load
 
 __all__ = ["main"]
+
+_SERVICES = {
+    # command: (help, server type, default bind address, environment variable for it)
+    "serve": (
+        "serve ingest and query on one port",
+        "ALL",
+        "127.0.0.1:8080",
+        "KAIROSDB_BIND_ADDRESS",
+    ),
+    "ingest": (
+        "serve ingest, deletes and the line protocols, and run the writer",
+        "INGEST,DELETE",
+        "0.0.0.0:8080",
+        "KAIROSDB_BIND_ADDRESS",
+    ),
+    "query": (
+        "serve queries and metadata (no writer)",
+        "QUERY",
+        "0.0.0.0:8081",
+        "KAIROSDB_QUERY_BIND_ADDRESS",
+    ),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,41 +44,57 @@ def _parser() -> argparse.ArgumentParser:
         prog="kairos", description="A KairosDB-compatible time-series database."
     )
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser(
-        "serve",
-        help="serve ingest and query on one port",
-        description="Serve the KairosDB HTTP API with the embedded datastore. Settings: defaults < "
-        "--config YAML < KAIROSDB_* environment < these options.",
-    )
-    s.add_argument("--config", help="YAML configuration file (see config/*.yaml)")
-    s.add_argument(
-        "--host", help="bind address (env KAIROSDB_BIND_ADDRESS=host:port; default 127.0.0.1)"
-    )
-    s.add_argument("--port", type=int, help="HTTP port (default 8080)")
-    s.add_argument("--data-dir", help="datastore directory (env KAIROSDB_DATA_DIR; default ./data)")
-    s.add_argument(
-        "--workers", type=int, help="HTTP worker processes (env KAIROSDB_HTTP_WORKERS; default 2)"
-    )
+    for name, (help_text, server_type, address, env) in _SERVICES.items():
+        s = sub.add_parser(
+            name,
+            help=help_text,
+            description=f"{help_text[0].upper()}{help_text[1:]} (server type {server_type}). Settings: "
+            "defaults < --config YAML < KAIROSDB_* environment < these options.",
+        )
+        s.add_argument("--config", help="YAML configuration file (see config/*.yaml)")
+        s.add_argument(
+            "--host", help=f"bind address (env {env}=host:port; default {address.split(':')[0]})"
+        )
+        s.add_argument("--port", type=int, help=f"HTTP port (default {address.split(':')[1]})")
+        s.add_argument(
+            "--data-dir", help="datastore directory (env KAIROSDB_DATA_DIR; default ./data)"
+        )
+        s.add_argument(
+            "--workers",
+            type=int,
+            help="HTTP worker processes (env KAIROSDB_HTTP_WORKERS; default 2)",
+        )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        try:
-            cfg = load(
-                args.config,
-                host=args.host,
-                port=args.port,
-                data_dir=args.data_dir,
-                workers=args.workers,
-            )
-        except ConfigError as e:
-            print(f"kairos: invalid configuration: {e}", file=sys.stderr)
-            return 2
-        from kairos.app import serve
+    _, server_type, address, env_name = _SERVICES[args.command]
+    env = dict(os.environ)
+    defaults: dict = {}
+    if args.command != "serve":
+        # Each service has its own bind address variable and defaults.
+        host, port = address.rsplit(":", 1)
+        defaults = {"host": host, "port": int(port), "server_type": server_type}
+        env.pop("KAIROSDB_BIND_ADDRESS", None)
+        if os.environ.get(env_name):
+            env["KAIROSDB_BIND_ADDRESS"] = os.environ[env_name]
+    try:
+        cfg = load(
+            args.config,
+            env=env,
+            defaults=defaults,
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            workers=args.workers,
+        )
+    except ConfigError as e:
+        print(f"kairos: invalid configuration: {e}", file=sys.stderr)
+        return 2
+    from kairos.app import serve
 
-        serve(cfg)
+    serve(cfg)
     return 0
 
 

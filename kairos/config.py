@@ -81,6 +81,10 @@ class Config:
     query_timeout_ms: int = 30_000
     """A query still running after this long is abandoned with a 503
     (``KAIROSDB_QUERY_TIMEOUT_MS``)."""
+    server_type: str = "ALL"
+    """``KAIROSDB_SERVER_TYPE``: ``ALL`` or a comma list of ``INGEST``, ``QUERY``, ``DELETE``
+    (KairosDB's ``kairosdb.server.type``); disabled API groups answer 403.  ``kairos ingest``
+    sets ``INGEST,DELETE`` and ``kairos query`` sets ``QUERY``."""
     health_healthy_response_code: int = 204
     """Status of a healthy ``/api/v1/health/check`` (KairosDB's healthyResponseCode)."""
     health_lb_delay_seconds: float = 3.0
@@ -93,6 +97,17 @@ class Config:
     """``KAIROSDB_LOG_LEVEL``: trace, debug, info, warning or error."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Unknown YAML keys are rejected; this holds nothing and exists for forward notes."""
+
+    @property
+    def api_groups(self) -> frozenset[str]:
+        """The enabled API groups among INGEST, QUERY and DELETE."""
+        types = {t for t in self.server_type.replace(" ", "").split(",") if t}
+        return frozenset({"INGEST", "QUERY", "DELETE"} if "ALL" in types else types)
+
+    @property
+    def runs_writer(self) -> bool:
+        """Whether this service runs the writer process (anything that writes or deletes)."""
+        return bool(self.api_groups & {"INGEST", "DELETE"})
 
     @property
     def max_body_bytes(self) -> int:
@@ -125,6 +140,11 @@ class Config:
             raise ConfigError(
                 f"datastore.default_ttl: must be >= 0, got {self.datastore_default_ttl!r}"
             )
+        types = {t for t in self.server_type.replace(" ", "").split(",") if t}
+        if not types or not types <= {"ALL", "INGEST", "QUERY", "DELETE"}:
+            raise ConfigError(
+                f"server_type: must be ALL or a comma list of INGEST, QUERY, DELETE, got {self.server_type!r}"
+            )
         if self.query_max_points < 1:
             raise ConfigError(
                 f"query.max_points: must be at least 1, got {self.query_max_points!r}"
@@ -155,6 +175,7 @@ _ENV = {
     "KAIROSDB_DATASTORE_DEFAULT_TTL": "datastore_default_ttl",
     "KAIROSDB_LOG_LEVEL": "log_level",
     "KAIROSDB_QUERY_MAX_POINTS": "query_max_points",
+    "KAIROSDB_SERVER_TYPE": "server_type",
     "KAIROSDB_QUERY_TIMEOUT_MS": "query_timeout_ms",
     "KAIROSDB_TELNET_PORT": "telnet_port",
     "KAIROSDB_GRAPHITE_PORT": "graphite_port",
@@ -194,9 +215,15 @@ def _coerce(cfg: Config, name: str, value: Any, source: str) -> None:
     setattr(cfg, name, value)
 
 
-def load(path: str | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Config:
-    """Defaults < YAML file ``path`` < environment ``env`` (default ``os.environ``) < overrides."""
-    cfg = Config()
+def load(
+    path: str | None = None,
+    env: dict[str, str] | None = None,
+    defaults: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> Config:
+    """Defaults (``defaults`` over the built-in ones) < YAML file ``path`` < environment ``env``
+    (default ``os.environ``) < overrides."""
+    cfg = Config(**(defaults or {}))
     names = {f.name for f in fields(Config)} - {"extra"}
     if path:
         try:

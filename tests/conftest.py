@@ -81,7 +81,12 @@ class Server:
 
 
 def start_server(
-    data_dir: Path, *, port: int | None = None, env: dict | None = None, workers: int = 2
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    env: dict | None = None,
+    workers: int = 2,
+    command: str = "serve",
 ) -> Server:
     port = port or free_port()
     log_path = data_dir.parent / f"kairos-{port}.log"
@@ -98,7 +103,7 @@ def start_server(
             sys.executable,
             "-m",
             "kairos.cli",
-            "serve",
+            command,
             "--host",
             "127.0.0.1",
             "--port",

@@ -31,6 +31,7 @@ from kairos.app.cors import bp as cors_bp
 from kairos.app.datapoints import bp as datapoints_bp
 from kairos.app.datapoints import metric_bp
 from kairos.app.features import bp as features_bp
+from kairos.app.gating import register as register_gating
 from kairos.app.health import bp as health_bp
 from kairos.app.meta import metricnames_bp, tagnames_bp, tagvalues_bp, version_bp
 from kairos.app.metrics import register as register_metrics
@@ -79,6 +80,8 @@ def create_app(config: Config) -> Sanic:
 
     @app.main_process_ready
     async def _start_writer(app: Sanic, _: object) -> None:
+        if not config.runs_writer:
+            return  # a query service reads what the ingest service's writer applies
         app.manager.manage(
             "KairosWriter",
             run_writer,
@@ -105,7 +108,9 @@ def create_app(config: Config) -> Sanic:
         return error_response([f"{type(exc).__name__}: {exc}"], 500)
 
     register_metrics(app)
-    register_line_listeners(app, config)
+    if "INGEST" in config.api_groups:
+        register_line_listeners(app, config)
+    register_gating(app, config.api_groups)
     return app
 
 
