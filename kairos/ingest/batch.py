@@ -178,37 +178,6 @@ class Batch:
             and self.objects == other.objects
         )
 
-    @classmethod
-    def concat(cls, batches: list[Batch]) -> Batch:
-        """One batch holding every point of ``batches`` (series rows are not merged)."""
-        if len(batches) == 1:
-            return batches[0]
-        out = cls()
-        series_off = 0
-        obj_off = 0
-        ser, ts, vals = [], [], []
-        for b in batches:
-            out.metrics += b.metrics
-            out.tags += b.tags
-            ser.append(b.series + series_off)
-            ts.append(b.ts)
-            v = b.values.copy()
-            if b.objects:
-                objmask = np.isin(b.kinds[b.series], (STRING, HISTOGRAM)) if len(b) else None
-                if objmask is not None:
-                    v[objmask] += obj_off
-            vals.append(v)
-            out.objects += b.objects
-            series_off += b.n_series
-            obj_off += len(b.objects)
-        out.kinds = np.concatenate([b.kinds for b in batches]) if batches else out.kinds
-        out.ttls = np.concatenate([b.ttls for b in batches]) if batches else out.ttls
-        if batches:
-            out.series = np.concatenate(ser).astype(np.int32)
-            out.ts = np.concatenate(ts)
-            out.values = np.concatenate(vals)
-        return out
-
 
 class BatchBuilder:
     """Accumulates metric objects into one :class:`Batch`.

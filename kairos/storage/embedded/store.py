@@ -250,9 +250,6 @@ class EmbeddedStore:
                 out.append(info)
         return out
 
-    def series_info(self, sid: int) -> SeriesInfo:
-        return self._series[sid]
-
     def count(self, series: list[SeriesInfo], start: int, end: int) -> int:
         """Upper bound of the points :meth:`read` would return (before overwrites, deletes and
         TTL): binary searches only, nothing is decoded."""
