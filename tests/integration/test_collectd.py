@@ -16,6 +16,8 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,7 +62,8 @@ def _types_db() -> Path:
     )
 
 
-def _write_config(tmp_path: Path, url: str, run_id: str) -> tuple[Path, Path]:
+def write_config(tmp_path: Path, writer: str) -> tuple[Path, Path]:
+    """collectd.conf with the load and memory plugins, a log file and the ``writer`` block."""
     log = tmp_path / "collectd.log"
     conf = tmp_path / "collectd.conf"
     conf.write_text(
@@ -83,7 +86,38 @@ LoadPlugin logfile
 LoadPlugin load
 LoadPlugin memory
 
-LoadPlugin write_http
+{writer}
+"""
+    )
+    return conf, log
+
+
+@contextmanager
+def running_collectd(conf: Path, out: Path) -> Iterator[subprocess.Popen]:
+    """collectd in the foreground for the duration of the block, stopped by pid after."""
+    with open(out, "wb") as outf:
+        proc = subprocess.Popen(
+            [_collectd_binary(), "-C", str(conf), "-f"],
+            stdout=outf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def _write_config(tmp_path: Path, url: str, run_id: str) -> tuple[Path, Path]:
+    return write_config(
+        tmp_path,
+        f"""LoadPlugin write_http
 <Plugin write_http>
   <Node "kairos">
     URL "{url}/api/v1/datapoints"
@@ -93,10 +127,8 @@ LoadPlugin write_http
     Attribute "env" "test"
     Attribute "run" "{run_id}"
   </Node>
-</Plugin>
-"""
+</Plugin>""",
     )
-    return conf, log
 
 
 def _read(path: Path) -> str:
@@ -117,7 +149,6 @@ def _timestamps(query: dict) -> set[int]:
 
 
 def test_collectd_write_http_kairosdb(server, tmp_path: Path) -> None:
-    binary = _collectd_binary()
     run_id = uuid.uuid4().hex
     conf, log = _write_config(tmp_path, server.url, run_id)
     out = tmp_path / "collectd.out"
@@ -131,35 +162,19 @@ def test_collectd_write_http_kairosdb(server, tmp_path: Path) -> None:
             f"\n--- collectd.conf ---\n{_read(conf)}"
         )
 
-    with open(out, "wb") as outf:
-        proc = subprocess.Popen(
-            [binary, "-C", str(conf), "-f"],
-            stdout=outf,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        with server.client() as c:
-            deadline = time.monotonic() + DEADLINE_S
-            while True:
-                assert proc.poll() is None, f"collectd exited early with {proc.returncode}{diag()}"
-                counts = {name: len(_timestamps(_query(c, name, run_id))) for name in EXPECTED}
-                if all(n >= MIN_TIMESTAMPS for n in counts.values()):
-                    break
-                assert time.monotonic() < deadline, (
-                    f"collectd metrics not queryable after {DEADLINE_S}s "
-                    f"(distinct timestamps: {counts})"
-                    f"{diag()}\n--- kairos log ---\n{server.log()[log_offset:]}"
-                )
-                time.sleep(0.5)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+    with running_collectd(conf, out) as proc, server.client() as c:
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            assert proc.poll() is None, f"collectd exited early with {proc.returncode}{diag()}"
+            counts = {name: len(_timestamps(_query(c, name, run_id))) for name in EXPECTED}
+            if all(n >= MIN_TIMESTAMPS for n in counts.values()):
+                break
+            assert time.monotonic() < deadline, (
+                f"collectd metrics not queryable after {DEADLINE_S}s "
+                f"(distinct timestamps: {counts})"
+                f"{diag()}\n--- kairos log ---\n{server.log()[log_offset:]}"
+            )
+            time.sleep(0.5)
 
     server.wait_applied()
     end_ms = int(time.time() * 1000)

@@ -11,9 +11,6 @@ metrics readable through the HTTP query endpoint.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,13 +19,20 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Server, free_port, start_server
-from tests.integration.test_collectd import HOST, _collectd_binary, _read, _timestamps, _types_db
+from tests.integration.test_collectd import (
+    DEADLINE_S,
+    HOST,
+    MIN_TIMESTAMPS,
+    _query,
+    _read,
+    _timestamps,
+    running_collectd,
+    write_config,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.collectd]
 
 LOAD_METRICS = ("load.load.shortterm", "load.load.midterm", "load.load.longterm")
-DEADLINE_S = 30.0
-MIN_TIMESTAMPS = 3  # Interval 1: a few seconds of writing
 
 
 @pytest.fixture
@@ -44,53 +48,21 @@ def tsdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _write_config(tmp_path: Path, port: int, run_id: str) -> tuple[Path, Path]:
-    log = tmp_path / "collectd.log"
-    conf = tmp_path / "collectd.conf"
-    conf.write_text(
-        f"""\
-Interval 1
-FQDNLookup false
-Hostname "{HOST}"
-BaseDir "{tmp_path}"
-PIDFile "{tmp_path / "collectd.pid"}"
-TypesDB "{_types_db()}"
-
-LoadPlugin logfile
-<Plugin logfile>
-  LogLevel info
-  File "{log}"
-  Timestamp true
-  PrintSeverity true
-</Plugin>
-
-LoadPlugin load
-LoadPlugin memory
-
-LoadPlugin write_tsdb
+    return write_config(
+        tmp_path,
+        f"""LoadPlugin write_tsdb
 <Plugin write_tsdb>
   <Node "k">
     Host "127.0.0.1"
     Port "{port}"
     HostTags "role=test run={run_id}"
   </Node>
-</Plugin>
-"""
+</Plugin>""",
     )
-    return conf, log
-
-
-def _query(client, name: str, run_id: str) -> dict:
-    r = client.post(
-        "/api/v1/datapoints/query",
-        json={"start_absolute": 0, "metrics": [{"name": name, "tags": {"run": [run_id]}}]},
-    )
-    assert r.status_code == 200, f"query {name}: {r.status_code} {r.text}"
-    return r.json()["queries"][0]
 
 
 def test_collectd_write_tsdb_telnet(tsdb_server: Server, tmp_path: Path) -> None:
     server = tsdb_server
-    binary = _collectd_binary()
     run_id = uuid.uuid4().hex
     conf, log = _write_config(tmp_path, server.telnet_port, run_id)
     out = tmp_path / "collectd.out"
@@ -104,37 +76,21 @@ def test_collectd_write_tsdb_telnet(tsdb_server: Server, tmp_path: Path) -> None
             f"\n--- kairos log ---\n{server.log()}"
         )
 
-    with open(out, "wb") as outf:
-        proc = subprocess.Popen(
-            [binary, "-C", str(conf), "-f"],
-            stdout=outf,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        with server.client() as c:
-            deadline = time.monotonic() + DEADLINE_S
-            while True:
-                assert proc.poll() is None, f"collectd exited early with {proc.returncode}{diag()}"
-                r = c.get("/api/v1/metricnames")
-                assert r.status_code == 200, r.text
-                names = r.json()["results"]
-                if LOAD_METRICS[0] in names:
-                    n = len(_timestamps(_query(c, LOAD_METRICS[0], run_id)))
-                    if n >= MIN_TIMESTAMPS:
-                        break
-                assert time.monotonic() < deadline, (
-                    f"{LOAD_METRICS[0]} not queryable after {DEADLINE_S}s (names: {names}){diag()}"
-                )
-                time.sleep(0.5)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+    with running_collectd(conf, out) as proc, server.client() as c:
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            assert proc.poll() is None, f"collectd exited early with {proc.returncode}{diag()}"
+            r = c.get("/api/v1/metricnames")
+            assert r.status_code == 200, r.text
+            names = r.json()["results"]
+            if LOAD_METRICS[0] in names:
+                n = len(_timestamps(_query(c, LOAD_METRICS[0], run_id)))
+                if n >= MIN_TIMESTAMPS:
+                    break
+            assert time.monotonic() < deadline, (
+                f"{LOAD_METRICS[0]} not queryable after {DEADLINE_S}s (names: {names}){diag()}"
+            )
+            time.sleep(0.5)
 
     server.wait_applied()
     end_ms = int(time.time() * 1000)
