@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Config", "ConfigError", "load"]
+__all__ = ["Config", "ConfigError", "cassandra_contact_points", "load"]
 
 
 class ConfigError(ValueError):
@@ -73,6 +73,10 @@ class Config:
     writer_interval_ms: int = 200
     """How often the writer applies the WAL to the datastore (``KAIROSDB_WRITER_INTERVAL_MS``);
     data becomes queryable within about this long."""
+    datastore: str = "embedded"
+    """Backend: ``embedded`` (the built-in engine under ``data_dir``) or ``cassandra``
+    (KairosDB's keyspace on Apache Cassandra; ``KAIROSDB_DATASTORE``).  The WAL stays under
+    ``data_dir`` either way."""
     datastore_default_ttl: int = 0
     """TTL in seconds for points ingested with ttl 0; 0 keeps them forever
     (``KAIROSDB_DATASTORE_DEFAULT_TTL``)."""
@@ -93,6 +97,34 @@ class Config:
     stops accepting (``KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS``); 0 = no wait."""
     version: str = "KairosDB 1.3.2-kairos.0.1.0"
     """Text of ``/api/v1/version``."""
+    cassandra_contact_points: str = "localhost:9042"
+    """``KAIROSDB_CASSANDRA_CONTACT_POINTS``: comma list of ``host[:port]`` (port 9042 when
+    omitted)."""
+    cassandra_keyspace: str = "kairosdb"
+    """``KAIROSDB_CASSANDRA_KEYSPACE``."""
+    cassandra_username: str = ""
+    """``KAIROSDB_CASSANDRA_USERNAME`` (empty: no authentication)."""
+    cassandra_password: str = ""
+    """``KAIROSDB_CASSANDRA_PASSWORD``."""
+    cassandra_replication: str = "{'class': 'SimpleStrategy','replication_factor' : 1}"
+    """Replication map of a keyspace Kairos creates (``KAIROSDB_CASSANDRA_REPLICATION``)."""
+    cassandra_write_consistency: str = "QUORUM"
+    """``KAIROSDB_CASSANDRA_WRITE_CONSISTENCY`` (KairosDB's default QUORUM)."""
+    cassandra_read_consistency: str = "ONE"
+    """``KAIROSDB_CASSANDRA_READ_CONSISTENCY`` (KairosDB's default ONE)."""
+    cassandra_row_width: int = 1814400000
+    """Row width stored in the ``spec`` table by a new keyspace (KairosDB's 3 weeks in ms;
+    1814400 when the unit is SECONDS).  An existing keyspace's spec always wins."""
+    cassandra_row_time_unit: str = "MILLISECONDS"
+    """``MILLISECONDS`` or ``SECONDS`` for a new keyspace (``LEGACY`` is detected, never chosen)."""
+    cassandra_simultaneous_queries: int = 20
+    """Partition reads in flight per query (KairosDB's ``simultaneous_cql_queries``)."""
+    cassandra_write_concurrency: int = 32
+    """Write requests (unlogged per-partition batches) the writer keeps in flight."""
+    cassandra_row_key_cache_size: int = 50000
+    """Row keys the writer remembers as indexed (KairosDB's ``row_key_cache_size``)."""
+    cassandra_connect_timeout_seconds: float = 10.0
+    """How long connecting to the cluster may take before a start-up fails."""
     log_level: str = "info"
     """``KAIROSDB_LOG_LEVEL``: trace, debug, info, warning or error."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -157,11 +189,69 @@ class Config:
             raise ConfigError(
                 f"health.lb_delay_seconds: must be a finite number >= 0, got {self.health_lb_delay_seconds!r}"
             )
+        if self.datastore not in ("embedded", "cassandra"):
+            raise ConfigError(f"datastore: must be embedded or cassandra, got {self.datastore!r}")
+        _check_cassandra(self)
         if self.log_level.lower() not in ("trace", "debug", "info", "warning", "error"):
             raise ConfigError(
                 f"log_level: must be trace, debug, info, warning or error, got {self.log_level!r}"
             )
         return self
+
+
+_CONSISTENCY = (
+    "ANY",
+    "ONE",
+    "TWO",
+    "THREE",
+    "QUORUM",
+    "ALL",
+    "LOCAL_QUORUM",
+    "EACH_QUORUM",
+    "LOCAL_ONE",
+)
+
+
+def _check_cassandra(cfg: Config) -> None:
+    for part in cfg.cassandra_contact_points.split(","):
+        host, _, port = part.strip().rpartition(":") if ":" in part else (part.strip(), "", "9042")
+        if not host.strip("[] ") or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ConfigError(
+                f"cassandra.contact_points: expected host[:port] list, got {cfg.cassandra_contact_points!r}"
+            )
+    if not cfg.cassandra_keyspace.replace("_", "").isalnum():
+        raise ConfigError(
+            f"cassandra.keyspace: letters, digits and _ only, got {cfg.cassandra_keyspace!r}"
+        )
+    for key in ("cassandra_write_consistency", "cassandra_read_consistency"):
+        value = getattr(cfg, key)
+        if value.upper() not in _CONSISTENCY:
+            raise ConfigError(f"{key.replace('_', '.', 1)}: not a consistency level, got {value!r}")
+    if cfg.cassandra_row_time_unit.upper() not in ("MILLISECONDS", "SECONDS"):
+        raise ConfigError(
+            f"cassandra.row_time_unit: MILLISECONDS or SECONDS, got {cfg.cassandra_row_time_unit!r}"
+        )
+    if cfg.cassandra_row_width < 1:
+        raise ConfigError(f"cassandra.row_width: must be positive, got {cfg.cassandra_row_width!r}")
+    for key in (
+        "cassandra_simultaneous_queries",
+        "cassandra_write_concurrency",
+        "cassandra_row_key_cache_size",
+    ):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(
+                f"{key.replace('_', '.', 1)}: must be at least 1, got {getattr(cfg, key)!r}"
+            )
+
+
+def cassandra_contact_points(cfg: Config) -> list[tuple[str, int]]:
+    """The contact points as (host, port) pairs."""
+    out = []
+    for part in cfg.cassandra_contact_points.split(","):
+        part = part.strip()
+        host, _, port = part.rpartition(":") if ":" in part else (part, "", "9042")
+        out.append((host.strip("[]"), int(port)))
+    return out
 
 
 _ENV = {
@@ -180,6 +270,18 @@ _ENV = {
     "KAIROSDB_TELNET_PORT": "telnet_port",
     "KAIROSDB_GRAPHITE_PORT": "graphite_port",
     "KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS": "health_lb_delay_seconds",
+    "KAIROSDB_DATASTORE": "datastore",
+    "KAIROSDB_CASSANDRA_CONTACT_POINTS": "cassandra_contact_points",
+    "KAIROSDB_CASSANDRA_KEYSPACE": "cassandra_keyspace",
+    "KAIROSDB_CASSANDRA_USERNAME": "cassandra_username",
+    "KAIROSDB_CASSANDRA_PASSWORD": "cassandra_password",
+    "KAIROSDB_CASSANDRA_REPLICATION": "cassandra_replication",
+    "KAIROSDB_CASSANDRA_WRITE_CONSISTENCY": "cassandra_write_consistency",
+    "KAIROSDB_CASSANDRA_READ_CONSISTENCY": "cassandra_read_consistency",
+    "KAIROSDB_CASSANDRA_ROW_WIDTH": "cassandra_row_width",
+    "KAIROSDB_CASSANDRA_ROW_TIME_UNIT": "cassandra_row_time_unit",
+    "KAIROSDB_CASSANDRA_SIMULTANEOUS_QUERIES": "cassandra_simultaneous_queries",
+    "KAIROSDB_CASSANDRA_WRITE_CONCURRENCY": "cassandra_write_concurrency",
 }
 
 

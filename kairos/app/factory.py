@@ -85,12 +85,7 @@ def create_app(config: Config) -> Sanic:
         app.manager.manage(
             "KairosWriter",
             run_writer,
-            {
-                "data_dir": config.data_dir,
-                "interval_ms": config.writer_interval_ms,
-                "default_ttl": config.datastore_default_ttl,
-                "log_level": config.log_level,
-            },
+            {"config": config},
         )
 
     @app.exception(Exception)

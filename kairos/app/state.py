@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 
 from kairos.config import Config
-from kairos.storage.embedded.store import EmbeddedStore
+from kairos.storage import Datastore, open_store
 from kairos.storage.wal import WalWriter
 
 __all__ = ["DRAINING_FLAG", "WorkerState", "draining_flag_path"]
@@ -28,16 +28,14 @@ def draining_flag_path(data_dir: str) -> str:
 class WorkerState:
     config: Config
     wal: WalWriter
-    store: EmbeddedStore
+    store: Datastore
     ingested_points: int = 0
     ingest_requests: int = 0
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: Config) -> WorkerState:
-        return cls(
-            config=config, wal=WalWriter(config.data_dir), store=EmbeddedStore(config.data_dir)
-        )
+        return cls(config=config, wal=WalWriter(config.data_dir), store=open_store(config))
 
     @property
     def draining(self) -> bool:

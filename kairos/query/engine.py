@@ -57,6 +57,9 @@ from kairos.query.stream import Stream
 from kairos.query.timebuckets import UNIT_MS, bucket_plan, unit_length_ms, zone
 from kairos.storage.protocol import Datastore, SeriesData
 
+LONG_MIN = -(1 << 63)
+LONG_MAX = (1 << 63) - 1
+
 __all__ = ["Limits", "QueryFailed", "QueryTimeout", "QueryTooLarge", "run_query", "run_tags_query"]
 
 _GROUP_TYPE = {LONG: "number", DOUBLE: "number", STRING: "text", HISTOGRAM: "histogram"}
@@ -162,10 +165,10 @@ def run_tags_query(store: Datastore, query: Query) -> dict:
 # -- selection, grouping, merging ------------------------------------------------------------
 
 
-def _select(store: Datastore, m: MetricQuery) -> list:
+def _select(store: Datastore, m: MetricQuery, start: int = LONG_MIN, end: int = LONG_MAX) -> list:
     return [
         s
-        for s in store.find_series(m.name, {})
+        for s in store.find_series(m.name, {}, start, end)
         if all(f.matches(dict(s.tags).get(k)) for k, f in m.tags.items())
     ]
 
@@ -173,10 +176,12 @@ def _select(store: Datastore, m: MetricQuery) -> list:
 def _run_metric(
     store: Datastore, q: Query, m: MetricQuery, publish: Publish | None, now: int, limits: Limits
 ) -> dict:
-    selected = _select(store, m)
-    limits.add_points(store.count(selected, q.start, q.end))  # before anything is decoded
+    selected = _select(store, m, q.start, q.end)
+    counted = store.count(selected, q.start, q.end)
+    limits.add_points(counted)  # before anything is decoded (where the backend can count)
     limits.check_time()
     data = store.read(selected, q.start, q.end)
+    limits.add_points(max(0, sum(len(d.ts) for d in data) - counted))
     if m.limit:
         data = [_limit_series(d, m.limit, m.order) for d in data]
     sample_size = sum(len(d.ts) for d in data)

@@ -47,14 +47,28 @@ class Datastore(Protocol):
     def metric_names(self, prefix: str | None = None) -> list[str]:
         """Metric names that have data, sorted in Java String order."""
 
-    def find_series(self, metric: str, tags: dict[str, list[str]]) -> list[SeriesInfo]:
-        """Series of ``metric`` having, for every tag name given, one of the listed values."""
+    def find_series(
+        self, metric: str, tags: dict[str, list[str]], start: int = ..., end: int = ...
+    ) -> list[SeriesInfo]:
+        """Series of ``metric`` having, for every tag name given, one of the listed values and
+        possibly points in [start, end] (a backend may return more; the range lets Cassandra
+        read only the index rows of that time range)."""
 
     def count(self, series: list[SeriesInfo], start: int, end: int) -> int:
         """A cheap upper bound of the points :meth:`read` would return (query limits)."""
 
     def read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
         """Points of each series with ``start <= ts <= end`` (empty series are omitted)."""
+
+    def delete(
+        self, metric: str, tag_filter, start: int, end: int, *, tag_filtered: bool = True
+    ) -> int:
+        """Delete the points in [start, end] of ``metric``'s series that ``tag_filter(tags)``
+        accepts (writer stage only); ``tag_filtered`` says whether the request named tags."""
+
+    @property
+    def wal_positions(self) -> dict[str, int]:
+        """The WAL positions the datastore has applied (the writer's checkpoint)."""
 
     def close(self) -> None:
         """Release files and connections."""

@@ -19,8 +19,9 @@ import time
 
 import orjson
 
+from kairos.config import Config
 from kairos.ingest.batch import Batch
-from kairos.storage.embedded.store import EmbeddedStore
+from kairos.storage import open_store
 from kairos.storage.records import decode_record
 from kairos.storage.wal import WalReader
 
@@ -44,11 +45,11 @@ def read_status(data_dir: str) -> dict | None:
 
 
 class Writer:
-    """Applies the WAL under ``data_dir`` to the embedded store."""
+    """Applies the WAL under ``config.data_dir`` to the configured datastore."""
 
-    def __init__(self, data_dir: str, default_ttl: int = 0) -> None:
-        self.data_dir = data_dir
-        self.store = EmbeddedStore(data_dir, writer=True, default_ttl=default_ttl)
+    def __init__(self, config: Config) -> None:
+        self.data_dir = data_dir = config.data_dir
+        self.store = open_store(config, writer=True)
         self.wal = WalReader(data_dir, self.store.wal_positions)
         self.applied_points = 0
         self.applied_batches = 0
@@ -74,7 +75,9 @@ class Writer:
             if run:
                 self.store.write_many(run)
                 run = []
-            self.store.delete(rec.metric, rec.matcher(), rec.start, rec.end)
+            self.store.delete(
+                rec.metric, rec.matcher(), rec.start, rec.end, tag_filtered=bool(rec.tags)
+            )
         self.store.write_many(run, positions)
         self.wal.commit(positions, finished)
         self.applied_points += n
@@ -110,13 +113,12 @@ class Writer:
         self._status_time = now
 
 
-def run_writer(
-    data_dir: str, interval_ms: int = 200, default_ttl: int = 0, log_level: str = "INFO"
-) -> None:
+def run_writer(config: Config) -> None:
     """Entry point of the writer process (run by Sanic's worker manager)."""
     from kairos.logs import setup_logging
 
-    setup_logging(log_level)
+    setup_logging(config.log_level)
+    data_dir, interval_ms = config.data_dir, config.writer_interval_ms
     stop = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -124,8 +126,15 @@ def run_writer(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    writer = Writer(data_dir, default_ttl=default_ttl)
-    log.info("writer started: data_dir=%s, apply interval %d ms", data_dir, interval_ms)
+    writer = _open_writer(config, stop)
+    if writer is None:
+        return
+    log.info(
+        "writer started: data_dir=%s, datastore %s, apply interval %d ms",
+        data_dir,
+        config.datastore,
+        interval_ms,
+    )
     writer.write_status()
     interval = max(interval_ms, 1) / 1000
     while not stop.is_set():
@@ -138,6 +147,24 @@ def run_writer(
         writer.write_status()
         if not n:
             stop.wait(interval)
-    writer.drain()
+    try:
+        writer.drain()
+    except Exception:
+        log.exception("writer could not apply the rest of the WAL; it stays for the next start")
     writer.write_status("stopped")
+    writer.store.close()
     log.info("writer stopped after applying %d points", writer.applied_points)
+
+
+def _open_writer(config: Config, stop: threading.Event) -> Writer | None:
+    """The writer, retrying while the datastore cannot be opened (Cassandra not up yet): the
+    WAL keeps every acknowledged point meanwhile."""
+    while True:
+        try:
+            return Writer(config)
+        except Exception as e:
+            if config.datastore == "embedded":
+                raise
+            log.error("cannot open the %s datastore (%s); retrying", config.datastore, e)
+            if stop.wait(2.0):
+                return None

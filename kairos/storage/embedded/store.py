@@ -239,7 +239,10 @@ class EmbeddedStore:
         values = {v for s in self._series if s.sid not in self._dead for _, v in s.tags}
         return sorted(values, key=java_key)
 
-    def find_series(self, metric: str, tags: dict[str, list[str]]) -> list[SeriesInfo]:
+    def find_series(
+        self, metric: str, tags: dict[str, list[str]], start: int = 0, end: int = 0
+    ) -> list[SeriesInfo]:
+        """Series of ``metric`` (the time range is not needed: the series list is in memory)."""
         out = []
         for sid in self._by_metric.get(metric, ()):
             if sid in self._dead:
@@ -386,7 +389,9 @@ class EmbeddedStore:
 
     # -- writer side -------------------------------------------------------------------------
 
-    def delete(self, metric: str, tag_filter, start: int, end: int) -> int:
+    def delete(
+        self, metric: str, tag_filter, start: int, end: int, *, tag_filtered: bool = True
+    ) -> int:
         """Tombstone the points of ``metric``'s series matching ``tag_filter`` in [start, end].
 
         ``tag_filter(tags: dict) -> bool`` selects series.  Returns the number of series
