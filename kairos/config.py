@@ -70,6 +70,15 @@ class Config:
     """Maximum data points in one ingest request (``KAIROSDB_MAX_BATCH_SIZE``); more is 413."""
     ingestion_max_body_mb: float = 64.0
     """Maximum ingest body size in MiB, compressed or decompressed (``KAIROSDB_MAX_BODY_MB``)."""
+    max_memory_mb: int = 1024
+    """Resident memory of one HTTP worker above which ingest answers 503 with ``Retry-After``
+    (``KAIROSDB_MAX_MEMORY_MB``)."""
+    wal_max_backlog_mb: float = 10240.0
+    """Disk quota of the WAL: unapplied WAL bytes above which ingest answers 503 with
+    ``Retry-After`` until the writer catches up (``KAIROSDB_WAL_MAX_BACKLOG_MB``)."""
+    worker_threads: int = 4
+    """Threads per HTTP worker for blocking work: queries and synchronous WAL fsyncs
+    (``KAIROSDB_WORKER_THREADS``)."""
     writer_interval_ms: int = 200
     """How often the writer applies the WAL to the datastore (``KAIROSDB_WRITER_INTERVAL_MS``);
     data becomes queryable within about this long."""
@@ -165,6 +174,16 @@ class Config:
         if self.ingestion_fsync_interval_ms < 1:
             raise ConfigError(
                 f"ingestion.fsync_interval_ms: must be at least 1, got {self.ingestion_fsync_interval_ms!r}"
+            )
+        if self.max_memory_mb < 1:
+            raise ConfigError(f"max_memory_mb: must be at least 1, got {self.max_memory_mb!r}")
+        if not 0 < self.wal_max_backlog_mb < float("inf"):
+            raise ConfigError(
+                f"wal_max_backlog_mb: must be a positive number, got {self.wal_max_backlog_mb!r}"
+            )
+        if not 1 <= self.worker_threads <= 1024:
+            raise ConfigError(
+                f"worker_threads: must be between 1 and 1024, got {self.worker_threads!r}"
             )
         if self.writer_interval_ms < 0:
             raise ConfigError(f"writer.interval_ms: must be >= 0, got {self.writer_interval_ms!r}")
@@ -271,6 +290,9 @@ _ENV = {
     "KAIROSDB_GRAPHITE_PORT": "graphite_port",
     "KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS": "health_lb_delay_seconds",
     "KAIROSDB_DATASTORE": "datastore",
+    "KAIROSDB_MAX_MEMORY_MB": "max_memory_mb",
+    "KAIROSDB_WAL_MAX_BACKLOG_MB": "wal_max_backlog_mb",
+    "KAIROSDB_WORKER_THREADS": "worker_threads",
     "KAIROSDB_CASSANDRA_CONTACT_POINTS": "cassandra_contact_points",
     "KAIROSDB_CASSANDRA_KEYSPACE": "cassandra_keyspace",
     "KAIROSDB_CASSANDRA_USERNAME": "cassandra_username",

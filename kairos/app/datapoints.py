@@ -63,6 +63,7 @@ async def post_datapoints(request: Request) -> HTTPResponse:
     if perf is not None and perf not in PERF_MODES:
         raise BadRequest(f"perf_mode must be one of {', '.join(PERF_MODES)}, got '{perf}'")
     sync = _flag(request, "sync", cfg.ingestion_default_sync)
+    st.admission.check(st)
     body = request.body or b""
     encoding = (request.headers.get("content-encoding") or "").lower()
     ctype = (request.headers.get("content-type") or "").lower()

@@ -15,10 +15,12 @@ what it can and exits.  A second signal during the delay shuts down at once; 0 m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from sanic import Request, Sanic
@@ -69,6 +71,9 @@ def create_app(config: Config) -> Sanic:
     @app.before_server_start
     async def _open(app: Sanic) -> None:
         os.makedirs(config.data_dir, exist_ok=True)
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(config.worker_threads, thread_name_prefix="kairos-worker")
+        )
         app.ctx.state = WorkerState.open(config)
         app.ctx.state.tasks.append(
             app.add_task(app.ctx.state.group_commit(), name="wal-group-commit")

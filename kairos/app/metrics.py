@@ -82,7 +82,7 @@ def metrics_dir(data_dir: str) -> str:
     return os.path.join(data_dir, "metrics")
 
 
-def _rss_bytes(pid: int | str = "self") -> int | None:
+def rss_bytes(pid: int | str = "self") -> int | None:
     try:
         with open(f"/proc/{pid}/statm", "rb") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -169,7 +169,7 @@ class WorkerMetrics:
             "pid": os.getpid(),
             "started": self.started,
             "updated": time.time(),
-            "rss_bytes": _rss_bytes(),
+            "rss_bytes": rss_bytes(),
             "http": [[r, m, c, n] for (r, m, c), n in self.http.items()],
             "http_latency": {r: h.dump() for r, h in self.http_latency.items()},
             "validation_errors": self.validation_errors,
@@ -334,13 +334,13 @@ def aggregate(app: Sanic) -> _Aggregate:
     g["kairos_writer_lag_seconds"][()] = max(0.0, time.time() - last) if backlog > 0 else 0.0
     writer_pid = status.get("pid")
     if writer_pid and status.get("state") == "running":
-        rss = _rss_bytes(writer_pid)
+        rss = rss_bytes(writer_pid)
         if rss is not None:
             g["kairos_process_resident_memory_bytes"][
                 (("process", "writer"), ("pid", str(writer_pid)))
             ] = rss
     main_pid = os.getppid()
-    rss = _rss_bytes(main_pid) if main_pid > 1 else None
+    rss = rss_bytes(main_pid) if main_pid > 1 else None
     if rss is not None:
         g["kairos_process_resident_memory_bytes"][(("process", "main"), ("pid", str(main_pid)))] = (
             rss

@@ -34,6 +34,7 @@ EXECUTOR_SIZE = 64 * 1024
 async def remote_write(request: Request) -> HTTPResponse:
     st: WorkerState = request.app.ctx.state
     cfg = st.config
+    st.admission.check(st)
     body = request.body or b""
     loop = asyncio.get_running_loop()
     if len(body) >= EXECUTOR_SIZE:

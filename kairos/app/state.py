@@ -7,6 +7,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from kairos.app.backpressure import Admission
 from kairos.config import Config
 from kairos.storage import Datastore, open_store
 from kairos.storage.wal import WalWriter
@@ -29,13 +30,19 @@ class WorkerState:
     config: Config
     wal: WalWriter
     store: Datastore
+    admission: Admission
     ingested_points: int = 0
     ingest_requests: int = 0
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: Config) -> WorkerState:
-        return cls(config=config, wal=WalWriter(config.data_dir), store=open_store(config))
+        return cls(
+            config=config,
+            wal=WalWriter(config.data_dir),
+            store=open_store(config),
+            admission=Admission(config.max_memory_mb, config.wal_max_backlog_mb),
+        )
 
     @property
     def draining(self) -> bool:

@@ -57,12 +57,48 @@ def test_precedence_yaml_env_override(tmp_path: Path) -> None:
             {"KAIROSDB_LOG_LEVEL": "loud"},
             "log_level: must be trace, debug, info, warning or error, got 'loud'",
         ),
+        ({"KAIROSDB_DATASTORE": "h2"}, "datastore: must be embedded or cassandra, got 'h2'"),
+        (
+            {"KAIROSDB_CASSANDRA_CONTACT_POINTS": "a:1,b:x"},
+            "cassandra.contact_points: expected host[:port] list, got 'a:1,b:x'",
+        ),
+        (
+            {"KAIROSDB_CASSANDRA_WRITE_CONSISTENCY": "MOST"},
+            "cassandra.write_consistency: not a consistency level, got 'MOST'",
+        ),
+        (
+            {"KAIROSDB_CASSANDRA_KEYSPACE": "kairos-db"},
+            "cassandra.keyspace: letters, digits and _ only, got 'kairos-db'",
+        ),
+        ({"KAIROSDB_MAX_MEMORY_MB": "0"}, "max_memory_mb: must be at least 1, got 0"),
+        (
+            {"KAIROSDB_WAL_MAX_BACKLOG_MB": "-1"},
+            "wal_max_backlog_mb: must be a positive number, got -1.0",
+        ),
+        ({"KAIROSDB_WORKER_THREADS": "x"}, "KAIROSDB_WORKER_THREADS: invalid value 'x'"),
     ],
 )
 def test_invalid_values_name_key_and_value(env: dict, message: str) -> None:
     with pytest.raises(ConfigError) as e:
         load(env=env)
     assert message in str(e.value)
+
+
+def test_datastore_and_cassandra_settings(tmp_path: Path) -> None:
+    from kairos.config import cassandra_contact_points
+
+    cfg = load(env={})
+    assert cfg.datastore == "embedded"
+    assert cassandra_contact_points(cfg) == [("localhost", 9042)]
+    assert (cfg.cassandra_keyspace, cfg.max_memory_mb, cfg.worker_threads) == ("kairosdb", 1024, 4)
+    y = tmp_path / "k.yaml"
+    y.write_text("datastore: cassandra\ncassandra:\n  contact_points: c1, c2:9043\n")
+    cfg = load(str(y), env={"KAIROSDB_CASSANDRA_KEYSPACE": "metrics"})
+    assert cfg.datastore == "cassandra"
+    assert cassandra_contact_points(cfg) == [("c1", 9042), ("c2", 9043)]
+    assert cfg.cassandra_keyspace == "metrics"
+    env = {"KAIROSDB_DATASTORE": "embedded", "KAIROSDB_CASSANDRA_CONTACT_POINTS": "x"}
+    assert load(str(y), env=env).datastore == "embedded"
 
 
 def test_unknown_yaml_key(tmp_path: Path) -> None:
