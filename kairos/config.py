@@ -94,6 +94,11 @@ class Config:
     query_timeout_ms: int = 30_000
     """A query still running after this long is abandoned with a 503
     (``KAIROSDB_QUERY_TIMEOUT_MS``)."""
+    cache_enable: bool = True
+    """Query cache (``KAIROSDB_CACHE_ENABLE``): raw results reused by queries with
+    ``cache_time`` (see :mod:`kairos.query.cache`)."""
+    cache_max_mb: float = 128.0
+    """Memory bound of each HTTP worker's query cache (``KAIROSDB_CACHE_MAX_MB``)."""
     server_type: str = "ALL"
     """``KAIROSDB_SERVER_TYPE``: ``ALL`` or a comma list of ``INGEST``, ``QUERY``, ``DELETE``
     (KairosDB's ``kairosdb.server.type``); disabled API groups answer 403.  ``kairos ingest``
@@ -181,6 +186,8 @@ class Config:
             raise ConfigError(
                 f"wal_max_backlog_mb: must be a positive number, got {self.wal_max_backlog_mb!r}"
             )
+        if not 0 <= self.cache_max_mb < float("inf"):
+            raise ConfigError(f"cache_max_mb: must be a number >= 0, got {self.cache_max_mb!r}")
         if not 1 <= self.worker_threads <= 1024:
             raise ConfigError(
                 f"worker_threads: must be between 1 and 1024, got {self.worker_threads!r}"
@@ -293,6 +300,8 @@ _ENV = {
     "KAIROSDB_MAX_MEMORY_MB": "max_memory_mb",
     "KAIROSDB_WAL_MAX_BACKLOG_MB": "wal_max_backlog_mb",
     "KAIROSDB_WORKER_THREADS": "worker_threads",
+    "KAIROSDB_CACHE_ENABLE": "cache_enable",
+    "KAIROSDB_CACHE_MAX_MB": "cache_max_mb",
     "KAIROSDB_CASSANDRA_CONTACT_POINTS": "cassandra_contact_points",
     "KAIROSDB_CASSANDRA_KEYSPACE": "cassandra_keyspace",
     "KAIROSDB_CASSANDRA_USERNAME": "cassandra_username",

@@ -100,7 +100,8 @@ async def _query(request: Request, doc: object) -> HTTPResponse:
     limits = Limits(cfg.query_max_points, cfg.query_timeout_ms)
     # Off the event loop, so health checks and ingest keep flowing during a long query.
     result = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: run_query(st.store, query, publish=publish, limits=limits)
+        None,
+        lambda: run_query(st.store, query, publish=publish, limits=limits, cache=st.cache),
     )
     return json_response(result)
 

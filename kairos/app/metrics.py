@@ -165,6 +165,7 @@ class WorkerMetrics:
 
     def snapshot(self, state) -> dict:
         wal = state.wal if state is not None else None
+        cache = getattr(state, "cache", None)
         return {
             "pid": os.getpid(),
             "started": self.started,
@@ -181,6 +182,11 @@ class WorkerMetrics:
             "wal_appends": getattr(wal, "appends", 0),
             "wal_synced_appends": getattr(wal, "synced_appends", 0),
             "wal_bytes": getattr(wal, "bytes_written", 0),
+            "cache_hits": getattr(cache, "hits", 0),
+            "cache_misses": getattr(cache, "misses", 0),
+            "cache_evictions": getattr(cache, "evictions", 0),
+            "cache_bytes": getattr(cache, "size_bytes", 0),
+            "ingest_refused": getattr(getattr(state, "admission", None), "refused", 0),
         }
 
     def write(self, data_dir: str, state) -> None:
@@ -259,6 +265,10 @@ _SUMMED = {
     "wal_appends": "kairos_wal_appends",
     "wal_synced_appends": "kairos_wal_synced_appends",
     "wal_bytes": "kairos_wal_bytes",
+    "cache_hits": "kairos_query_cache_hits",
+    "cache_misses": "kairos_query_cache_misses",
+    "cache_evictions": "kairos_query_cache_evictions",
+    "ingest_refused": "kairos_ingest_refused",
 }
 
 _COUNTERS = {
@@ -271,12 +281,17 @@ _COUNTERS = {
     "kairos_wal_synced_appends": "WAL appends fsynced before the response (sync ingest)",
     "kairos_wal_bytes": "bytes appended to the WAL by the HTTP workers",
     "kairos_writer_applied_points": "points the writer applied to the datastore",
+    "kairos_query_cache_hits": "queries answered from the query cache (cache_time)",
+    "kairos_query_cache_misses": "cache_time queries that had to read the datastore",
+    "kairos_query_cache_evictions": "query cache entries dropped to stay in its memory bound",
+    "kairos_ingest_refused": "ingest requests refused with 503 (memory limit or WAL quota)",
 }
 _GAUGES = {
     "kairos_wal_backlog_bytes": "WAL bytes not yet applied by the writer",
     "kairos_writer_lag_seconds": "seconds since the writer's last apply while backlog > 0",
     "kairos_process_resident_memory_bytes": "resident memory per process",
     "kairos_http_workers": "live HTTP worker processes reporting metrics",
+    "kairos_query_cache_bytes": "memory held by the query caches of the HTTP workers",
 }
 _HISTS = {
     "kairos_http_request_duration_seconds": "HTTP request latency by route",
@@ -319,6 +334,9 @@ def aggregate(app: Sanic) -> _Aggregate:
         ):
             prev = h[name].get(())
             h[name][()] = (_merge_hist(prev[0] if prev else None, s[key]), bounds)
+        g["kairos_query_cache_bytes"][()] = g["kairos_query_cache_bytes"].get((), 0) + s.get(
+            "cache_bytes", 0
+        )
         if s.get("rss_bytes") is not None:
             g["kairos_process_resident_memory_bytes"][
                 (("process", "worker"), ("pid", str(s["pid"])))

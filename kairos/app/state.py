@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from kairos.app.backpressure import Admission
 from kairos.config import Config
+from kairos.query.cache import QueryCache, WriteVersions
 from kairos.storage import Datastore, open_store
 from kairos.storage.wal import WalWriter
 
@@ -31,6 +32,7 @@ class WorkerState:
     wal: WalWriter
     store: Datastore
     admission: Admission
+    cache: QueryCache | None = None
     ingested_points: int = 0
     ingest_requests: int = 0
     tasks: list[asyncio.Task] = field(default_factory=list)
@@ -42,6 +44,11 @@ class WorkerState:
             wal=WalWriter(config.data_dir),
             store=open_store(config),
             admission=Admission(config.max_memory_mb, config.wal_max_backlog_mb),
+            cache=(
+                QueryCache(int(config.cache_max_mb * 1024 * 1024), WriteVersions(config.data_dir))
+                if config.cache_enable
+                else None
+            ),
         )
 
     @property

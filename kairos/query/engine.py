@@ -37,6 +37,7 @@ from kairos.errors import InvalidHistogram, KairosError
 from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, java_key, java_sorted_tags
 from kairos.query import histograms, kernels
 from kairos.query._format import java_double, points_fragment
+from kairos.query.cache import QueryCache
 from kairos.query.model import MetricQuery, Query
 from kairos.query.spec import (
     BinGroupBy,
@@ -131,6 +132,7 @@ def run_query(
     publish: Publish | None = None,
     now_ms: int | None = None,
     limits: Limits | None = None,
+    cache: QueryCache | None = None,
 ) -> dict:
     """The ``{"queries": [...]}`` response object for ``query``.
 
@@ -139,7 +141,11 @@ def run_query(
     """
     now = int(time.time() * 1000) if now_ms is None else now_ms
     limits = limits or Limits()
-    return {"queries": [_run_metric(store, query, m, publish, now, limits) for m in query.metrics]}
+    return {
+        "queries": [
+            _run_metric(store, query, m, publish, now, limits, cache) for m in query.metrics
+        ]
+    }
 
 
 def run_tags_query(store: Datastore, query: Query) -> dict:
@@ -173,15 +179,50 @@ def _select(store: Datastore, m: MetricQuery, start: int = LONG_MIN, end: int = 
     ]
 
 
-def _run_metric(
-    store: Datastore, q: Query, m: MetricQuery, publish: Publish | None, now: int, limits: Limits
-) -> dict:
+def _cache_key(q: Query, m: MetricQuery) -> tuple:
+    tags = tuple(
+        sorted(
+            (k, tuple(sorted(f.values)), tuple(p.pattern for p in f.patterns))
+            for k, f in m.tags.items()
+        )
+    )
+    return (q.time_key, m.name, tags)
+
+
+def _read(
+    store: Datastore, q: Query, m: MetricQuery, limits: Limits, cache: QueryCache | None
+) -> list[SeriesData]:
+    """The raw series of ``m`` in the query's range: from the cache when ``cache_time`` allows
+    (spec §3.5), else from the datastore (and then cached)."""
+    if cache is not None:
+        key = _cache_key(q, m)
+        hit = cache.get(key, m.name, q.cache_time)
+        if hit is not None:
+            data = hit[1]
+            limits.add_points(sum(len(d.ts) for d in data))
+            return data
+        version = cache.version(m.name)
     selected = _select(store, m, q.start, q.end)
     counted = store.count(selected, q.start, q.end)
     limits.add_points(counted)  # before anything is decoded (where the backend can count)
     limits.check_time()
     data = store.read(selected, q.start, q.end)
     limits.add_points(max(0, sum(len(d.ts) for d in data) - counted))
+    if cache is not None:
+        cache.put(key, version, selected, data)
+    return data
+
+
+def _run_metric(
+    store: Datastore,
+    q: Query,
+    m: MetricQuery,
+    publish: Publish | None,
+    now: int,
+    limits: Limits,
+    cache: QueryCache | None = None,
+) -> dict:
+    data = _read(store, q, m, limits, cache)
     if m.limit:
         data = [_limit_series(d, m.limit, m.order) for d in data]
     sample_size = sum(len(d.ts) for d in data)

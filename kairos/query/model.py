@@ -76,6 +76,8 @@ class Query:
     metrics: list[MetricQuery]
     cache_time: int = 0
     time_zone: str | None = None  # a valid zone id ("" given: "UTC"); None: not given (UTC)
+    time_key: tuple = ()
+    """The time fields as written (relative ones unresolved): KairosDB's cache key part."""
 
 
 def _as_int(v: object, ctx: str) -> int:
@@ -253,6 +255,12 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
         end=end,
         metrics=out,
         cache_time=cache_time,
+        time_key=(
+            start_abs,
+            relative.get("start_relative"),
+            end_abs,
+            relative.get("end_relative"),
+        ),
         time_zone=tz,
     )
 

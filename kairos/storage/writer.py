@@ -21,6 +21,7 @@ import orjson
 
 from kairos.config import Config
 from kairos.ingest.batch import Batch
+from kairos.query.cache import WriteVersions
 from kairos.storage import open_store
 from kairos.storage.records import decode_record
 from kairos.storage.wal import WalReader
@@ -50,6 +51,7 @@ class Writer:
     def __init__(self, config: Config) -> None:
         self.data_dir = data_dir = config.data_dir
         self.store = open_store(config, writer=True)
+        self.versions = WriteVersions(data_dir, writer=True)
         self.wal = WalReader(data_dir, self.store.wal_positions)
         self.applied_points = 0
         self.applied_batches = 0
@@ -74,11 +76,14 @@ class Writer:
                 continue
             if run:
                 self.store.write_many(run)
+                self._bump(run)
                 run = []
             self.store.delete(
                 rec.metric, rec.matcher(), rec.start, rec.end, tag_filtered=bool(rec.tags)
             )
+            self.versions.bump({rec.metric})
         self.store.write_many(run, positions)
+        self._bump(run)
         self.wal.commit(positions, finished)
         self.applied_points += n
         self.applied_batches += batches
@@ -86,6 +91,11 @@ class Writer:
         if n:
             log.debug("applied %d batches, %d points", batches, n)
         return n
+
+    def _bump(self, run: list[Batch]) -> None:
+        """Tell the workers' query caches which metrics just changed."""
+        if run:
+            self.versions.bump({m for b in run for m in b.metrics})
 
     def drain(self) -> None:
         while self.step():
