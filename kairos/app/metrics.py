@@ -62,6 +62,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, raw
 
+from kairos.app.otlp import OtlpPush, otlp_enabled
 from kairos.storage.wal import backlog_bytes
 from kairos.storage.writer import read_status
 
@@ -204,6 +205,9 @@ def record_batch(request: Request, points: int) -> None:
     m: WorkerMetrics | None = getattr(request.app.ctx, "metrics", None)
     if m is not None:
         m.batch_sizes.observe(points)
+    push = getattr(request.app.ctx, "otlp", None)
+    if push is not None:
+        push.on_batch(points)
 
 
 def load_snapshots(data_dir: str) -> list[dict]:
@@ -467,16 +471,24 @@ def register(app: Sanic) -> None:
         route = "/" + route.lstrip("/")
         elapsed = time.perf_counter() - t0 if t0 is not None else None
         m.on_response(route, request.method, response.status, elapsed)
+        push = getattr(request.app.ctx, "otlp", None)
+        if push is not None:
+            push.on_response(route, request.method, response.status, elapsed)
 
     @app.before_server_start
     async def _open_metrics(app: Sanic) -> None:
         app.ctx.metrics = WorkerMetrics()
         app.ctx.metrics_exporter = _Exporter()
+        app.ctx.otlp = None
+        if otlp_enabled():
+            app.ctx.otlp = OtlpPush(lambda: getattr(app.ctx, "state", None))
         app.add_task(_publish(app), name="metrics-publish")
 
     @app.after_server_stop
     async def _close_metrics(app: Sanic) -> None:
         app.ctx.metrics_exporter.shutdown()
+        if app.ctx.otlp is not None:
+            app.ctx.otlp.shutdown()
         with contextlib.suppress(OSError):
             os.remove(os.path.join(metrics_dir(app.ctx.config.data_dir), f"{os.getpid()}.json"))
 
