@@ -141,6 +141,8 @@ class Config:
     """How long connecting to the cluster may take before a start-up fails."""
     log_level: str = "info"
     """``KAIROSDB_LOG_LEVEL``: trace, debug, info, warning or error."""
+    log_format: str = "text"
+    """``KAIROSDB_LOG_FORMAT``: ``text`` or ``json`` (one object per line)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Unknown YAML keys are rejected; this holds nothing and exists for forward notes."""
 
@@ -218,6 +220,8 @@ class Config:
         if self.datastore not in ("embedded", "cassandra"):
             raise ConfigError(f"datastore: must be embedded or cassandra, got {self.datastore!r}")
         _check_cassandra(self)
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format: must be text or json, got {self.log_format!r}")
         if self.log_level.lower() not in ("trace", "debug", "info", "warning", "error"):
             raise ConfigError(
                 f"log_level: must be trace, debug, info, warning or error, got {self.log_level!r}"
@@ -290,6 +294,7 @@ _ENV = {
     "KAIROSDB_WRITER_INTERVAL_MS": "writer_interval_ms",
     "KAIROSDB_DATASTORE_DEFAULT_TTL": "datastore_default_ttl",
     "KAIROSDB_LOG_LEVEL": "log_level",
+    "KAIROSDB_LOG_FORMAT": "log_format",
     "KAIROSDB_QUERY_MAX_POINTS": "query_max_points",
     "KAIROSDB_SERVER_TYPE": "server_type",
     "KAIROSDB_QUERY_TIMEOUT_MS": "query_timeout_ms",

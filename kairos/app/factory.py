@@ -52,7 +52,7 @@ log = logging.getLogger("kairos.app")
 
 def create_app(config: Config) -> Sanic:
     """A Sanic app serving the KairosDB API on ``config``'s datastore."""
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     app = Sanic("kairos", configure_logging=False)
     app.config.REQUEST_MAX_SIZE = config.max_body_bytes
     app.config.ACCESS_LOG = False

@@ -63,12 +63,14 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, raw
 
 from kairos.app.otlp import OtlpPush, otlp_enabled
+from kairos.logs import TRACE
 from kairos.storage.wal import backlog_bytes
 from kairos.storage.writer import read_status
 
 __all__ = ["WorkerMetrics", "bp", "record_batch", "register"]
 
 log = logging.getLogger("kairos.metrics")
+access_log = logging.getLogger("kairos.access")
 
 bp = Blueprint("metrics")
 
@@ -471,6 +473,21 @@ def register(app: Sanic) -> None:
         route = "/" + route.lstrip("/")
         elapsed = time.perf_counter() - t0 if t0 is not None else None
         m.on_response(route, request.method, response.status, elapsed)
+        if access_log.isEnabledFor(TRACE):
+            access_log.log(
+                TRACE,
+                "%s %s %d %.1f ms",
+                request.method,
+                request.path,
+                response.status,
+                (elapsed or 0) * 1000,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status,
+                    "ms": round((elapsed or 0) * 1000, 3),
+                },
+            )
         push = getattr(request.app.ctx, "otlp", None)
         if push is not None:
             push.on_response(route, request.method, response.status, elapsed)

@@ -31,6 +31,7 @@ __all__ = ["Writer", "read_status", "run_writer"]
 log = logging.getLogger("kairos.writer")
 
 STATUS_HEARTBEAT_SECONDS = 1.0
+SUMMARY_SECONDS = 10.0
 
 
 def _status_path(data_dir: str) -> str:
@@ -127,7 +128,7 @@ def run_writer(config: Config) -> None:
     """Entry point of the writer process (run by Sanic's worker manager)."""
     from kairos.logs import setup_logging
 
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     data_dir, interval_ms = config.data_dir, config.writer_interval_ms
     stop = threading.Event()
 
@@ -147,6 +148,7 @@ def run_writer(config: Config) -> None:
     )
     writer.write_status()
     interval = max(interval_ms, 1) / 1000
+    summary = _Summary(writer)
     while not stop.is_set():
         try:
             n = writer.step()
@@ -155,6 +157,7 @@ def run_writer(config: Config) -> None:
             stop.wait(1.0)
             continue
         writer.write_status()
+        summary.maybe_log()
         if not n:
             stop.wait(interval)
     try:
@@ -164,6 +167,36 @@ def run_writer(config: Config) -> None:
     writer.write_status("stopped")
     writer.store.close()
     log.info("writer stopped after applying %d points", writer.applied_points)
+
+
+class _Summary:
+    """The writer's INFO line every ``SUMMARY_SECONDS`` while it applies anything."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self.t0 = time.monotonic()
+        self.points = writer.applied_points
+        self.batches = writer.applied_batches
+
+    def maybe_log(self) -> None:
+        now = time.monotonic()
+        if now - self.t0 < SUMMARY_SECONDS:
+            return
+        w = self.writer
+        points, batches = w.applied_points - self.points, w.applied_batches - self.batches
+        if points or batches:
+            backlog = w.wal.backlog_bytes()
+            log.info(
+                "applied %d points in %d batches in the last %.0f s (%.0f points/s); "
+                "WAL backlog %d bytes",
+                points,
+                batches,
+                now - self.t0,
+                points / (now - self.t0),
+                backlog,
+                extra={"points": points, "batches": batches, "wal_backlog_bytes": backlog},
+            )
+        self.t0, self.points, self.batches = now, w.applied_points, w.applied_batches
 
 
 def _open_writer(config: Config, stop: threading.Event) -> Writer | None:
