@@ -8,7 +8,8 @@ PORT ?= 8080
 DATA_DIR ?= ./data
 PYTEST_ARGS ?=
 
-.PHONY: run install test test-deps system-deps node-deps lint fmt bench bench-check clean
+.PHONY: run install test test-deps system-deps node-deps cassandra-deps cassandra cassandra-stop \
+	cassandra-status lint fmt bench bench-check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,19 +52,42 @@ $(NPM_DIR)/.installed: Makefile
 
 node-deps: $(NPM_DIR)/.installed
 
-test-deps: $(VENV)/.test-deps system-deps node-deps
+# Apache Cassandra 5.0 (cassandra-all and its runtime jars, pinned in scripts/cassandra/pom.xml),
+# fetched by Maven once into .cache/cassandra/lib. `make cassandra` starts a single local node
+# (data and log in CASSANDRA_DIR, CQL on CASSANDRA_PORT; 0 picks a free port) and waits until
+# CQL answers; a no-op when one already runs there. The `cassandra` tests start their own on free
+# ports unless KAIROSDB_CASSANDRA_CONTACT_POINTS=host:port[,host:port] names a cluster to use.
+CASSANDRA_LIB := .cache/cassandra/lib
+CASSANDRA_DIR ?= .cache/cassandra/run
+CASSANDRA_PORT ?= 9042
+
+$(CASSANDRA_LIB)/.stamp: scripts/cassandra/pom.xml
+	$(PY) scripts/cassandra.py deps --lib $(CASSANDRA_LIB)
+
+cassandra-deps: $(CASSANDRA_LIB)/.stamp
+
+cassandra: cassandra-deps
+	$(PY) scripts/cassandra.py start --dir $(CASSANDRA_DIR) --port $(CASSANDRA_PORT)
+
+cassandra-stop:
+	$(PY) scripts/cassandra.py stop --dir $(CASSANDRA_DIR)
+
+cassandra-status:
+	$(PY) scripts/cassandra.py status --dir $(CASSANDRA_DIR)
+
+test-deps: $(VENV)/.test-deps system-deps node-deps cassandra-deps
 
 test: test-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-deps
-	$(BIN)/ruff check kairos tests benchmarks setup.py
-	$(BIN)/ruff format --check kairos tests benchmarks setup.py
+	$(BIN)/ruff check kairos tests benchmarks scripts setup.py
+	$(BIN)/ruff format --check kairos tests benchmarks scripts setup.py
 	PATH=$(BIN):$$PATH $(BIN)/cython-lint kairos/_native/*.pyx
 
 fmt: $(VENV)/.test-deps
-	$(BIN)/ruff format kairos tests benchmarks setup.py
-	$(BIN)/ruff check --fix kairos tests benchmarks setup.py
+	$(BIN)/ruff format kairos tests benchmarks scripts setup.py
+	$(BIN)/ruff check --fix kairos tests benchmarks scripts setup.py
 
 bench: $(VENV)/.test-deps
 	cd benchmarks && ../$(BIN)/asv run --python=same --show-stderr

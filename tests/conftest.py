@@ -147,3 +147,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def client(server: Server) -> Iterator[httpx.Client]:
     with server.client() as c:
         yield c
+
+
+# A real Apache Cassandra 5.0 for tests marked `cassandra` (see tests/cassandra_support.py).
+from tests.cassandra_support import cassandra_contact_points  # noqa: E402, F401
