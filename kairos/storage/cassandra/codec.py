@@ -134,6 +134,16 @@ def _flatten(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(values), dtype=np.uint8), offsets
 
 
+def _column_buffer(cols: Sequence[bytes]) -> np.ndarray:
+    """The 4-byte column names back to back, uint8 (4 * n,)."""
+    sizes = np.fromiter(map(len, cols), dtype=np.int64, count=len(cols))
+    wrong = np.flatnonzero(sizes != 4)
+    if len(wrong):
+        i = int(wrong[0])
+        raise CodecError(f"column {i} has {sizes[i]} bytes, not 4: {_show(cols[i])}")
+    return np.frombuffer(b"".join(cols), dtype=np.uint8)
+
+
 def _show(b: bytes) -> str:
     return bytes(b[:24]).hex(" ") + (" ..." if len(b) > 24 else "")
 
@@ -194,12 +204,8 @@ def encode_columns(ts: np.ndarray, row_time: int | np.ndarray, unit: str) -> lis
 def decode_columns(cols: Sequence[bytes], row_time: int, unit: str) -> np.ndarray:
     """Timestamps (int64 ms, shape (n,)) of 4-byte column names read from one row."""
     u = _unit(unit)
-    buf = b"".join(cols)
-    if len(buf) != 4 * len(cols):
-        i = next(i for i, c in enumerate(cols) if len(c) != 4)
-        raise CodecError(f"column {i} has {len(cols[i])} bytes, not 4: {_show(cols[i])}")
     out = np.empty(len(cols), dtype=np.int64)
-    _k.decode_columns(np.frombuffer(buf, dtype=np.uint8), row_time, u, out)
+    _k.decode_columns(_column_buffer(cols), row_time, u, out)
     return out
 
 
@@ -427,19 +433,14 @@ def decode_legacy(
     """
     if len(cols) != len(values):
         raise CodecError(f"{len(cols)} legacy columns for {len(values)} values")
-    colbuf = b"".join(cols)
-    if len(colbuf) != 4 * len(cols):
-        i = next(i for i, c in enumerate(cols) if len(c) != 4)
-        raise CodecError(f"column {i} has {len(cols[i])} bytes, not 4: {_show(cols[i])}")
+    colbuf = _column_buffer(cols)
     buf, offsets = _flatten(values)
     n = len(cols)
     ts = np.empty(n, dtype=np.int64)
     is_double = np.empty(n, dtype=np.uint8)
     longs = np.empty(n, dtype=np.int64)
     doubles = np.empty(n, dtype=np.float64)
-    bad = _k.decode_legacy(
-        np.frombuffer(colbuf, dtype=np.uint8), buf, offsets, row_time, ts, is_double, longs, doubles
-    )
+    bad = _k.decode_legacy(colbuf, buf, offsets, row_time, ts, is_double, longs, doubles)
     if bad >= 0:
         raise CodecError(f"legacy double value {bad} is truncated: {_show(values[bad])}")
     return ts, is_double.view(bool), longs, doubles
