@@ -386,3 +386,9 @@ def test_legacy_float_nan_and_infinity():
     _, _, _, d = c.decode_legacy([col, col], [b"\x01\x7f\x80\x00\x00", b"\x01\x7f\xc0\x00\x00"], 0)
     assert d[0] == math.inf
     assert math.isnan(d[1])
+
+
+def test_lone_surrogates_in_keys_are_written_as_question_marks_like_java():
+    key = c.encode_row_key("m\ud800", 0, LONG_TYPE, {"k": "\udc00"})
+    assert key.startswith(b"m?\x00")
+    assert key.endswith(b"k=?:")
