@@ -1,0 +1,1 @@
+"""KairosDB-compatible Cassandra backend: the byte codec (``codec``) and the datastore."""
