@@ -67,6 +67,7 @@ __all__ = [
     "encode_string",
     "java_sorted_tags",
     "parse_tag_string",
+    "row_key_index_range",
     "row_time",
     "row_times",
     "row_width_millis",
@@ -283,6 +284,18 @@ def encode_row_key(metric: str, row_time: int, data_type: str, tags: Tags) -> by
         out += [b"\x00", bytes([len(t)]), t]
     out.append(_java_utf8(tag_string(tags)))
     return b"".join(out)
+
+
+def row_key_index_range(metric: str, start: int, end: int, width: int) -> tuple[bytes, bytes]:
+    """``[start key, end key)`` for the legacy ``row_key_index`` scan (``setStartEndKeys``).
+
+    Both are row keys with an empty data type and no tags, at ``row_time(start)`` and
+    ``row_time(end)``; the end key's type marker is ``FF`` instead of ``00``.
+    """
+    first = encode_row_key(metric, row_time(start, width), "", ())
+    last = bytearray(encode_row_key(metric, row_time(end, width), "", ()))
+    last[-2] = 0xFF
+    return first, bytes(last)
 
 
 def decode_row_key(key: bytes) -> RowKey:
