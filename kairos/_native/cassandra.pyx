@@ -14,7 +14,7 @@ every sum and difference of timestamps is done on ``uint64_t`` and cast back.
 Units: 0 = MILLISECONDS, 1 = SECONDS, 2 = LEGACY.
 """
 
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF16
 from libc.stdint cimport INT64_MIN, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
@@ -367,6 +367,24 @@ def decode_legacy(const uint8_t[::1] cols, const uint8_t[::1] buf, const int64_t
                     bad = i
                     break
     return bad
+
+
+def cell_offsets(list values, int64_t[::1] offsets):
+    """Where each cell would start in ``b"".join(values)``, and the total length last.
+
+    Parameters
+    ----------
+    values : list of bytes-like, length n
+    offsets : int64 array, shape (n + 1,)
+    """
+    cdef Py_ssize_t i, n = len(values)
+    cdef int64_t total = 0
+    cdef object v
+    for i in range(n):
+        offsets[i] = total
+        v = values[i]
+        total += PyBytes_GET_SIZE(v) if PyBytes_CheckExact(v) else len(v)
+    offsets[n] = total
 
 
 def split_bytes(const uint8_t[::1] buf, const int64_t[::1] offsets):

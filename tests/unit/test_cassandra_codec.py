@@ -199,6 +199,21 @@ def test_row_key_errors():
         c.encode_row_key("m", 0, "t" * 128, {})
 
 
+def test_row_key_index_range():
+    first, last = c.row_key_index_range("cpu", ROW - 5, TS, W)
+    assert first == b"cpu\x00" + struct.pack(">q", ROW - W) + b"\x00\x00"
+    assert last == b"cpu\x00" + struct.pack(">q", ROW) + b"\xff\x00"
+    # Every key of the metric in those rows sorts inside the range (blobs compare unsigned,
+    # which is why KairosDB splits a range that crosses 0 in two).
+    for rt in (ROW - W, ROW):
+        for t in (LEGACY_TYPE, LONG_TYPE):
+            assert first < c.encode_row_key("cpu", rt, t, {"a": "b"}) < last
+    assert (
+        c.row_key_index_range("cpu", -1, -1, W)[0]
+        == b"cpu\x00" + struct.pack(">q", -2) + b"\x00\x00"
+    )
+
+
 @pytest.mark.parametrize(
     ("tags", "text"),
     [

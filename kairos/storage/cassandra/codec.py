@@ -67,6 +67,7 @@ __all__ = [
     "encode_string",
     "java_sorted_tags",
     "parse_tag_string",
+    "row_key_index_range",
     "row_time",
     "row_times",
     "row_width_millis",
@@ -129,19 +130,20 @@ def _int64_array(a: np.ndarray, what: str) -> np.ndarray:
 
 def _flatten(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """One uint8 buffer and int64 offsets (n + 1) for a sequence of byte strings."""
-    offsets = np.zeros(len(values) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=offsets[1:])
+    if type(values) is not list:
+        values = list(values)
+    offsets = np.empty(len(values) + 1, dtype=np.int64)
+    _k.cell_offsets(values, offsets)
     return np.frombuffer(b"".join(values), dtype=np.uint8), offsets
 
 
 def _column_buffer(cols: Sequence[bytes]) -> np.ndarray:
     """The 4-byte column names back to back, uint8 (4 * n,)."""
-    sizes = np.fromiter(map(len, cols), dtype=np.int64, count=len(cols))
-    wrong = np.flatnonzero(sizes != 4)
-    if len(wrong):
-        i = int(wrong[0])
-        raise CodecError(f"column {i} has {sizes[i]} bytes, not 4: {_show(cols[i])}")
-    return np.frombuffer(b"".join(cols), dtype=np.uint8)
+    buf, offsets = _flatten(cols)
+    if len(buf) != 4 * len(cols) or np.any(np.diff(offsets) != 4):
+        i = int(np.flatnonzero(np.diff(offsets) != 4)[0])
+        raise CodecError(f"column {i} has {len(cols[i])} bytes, not 4: {_show(cols[i])}")
+    return buf
 
 
 def _show(b: bytes) -> str:
@@ -282,6 +284,18 @@ def encode_row_key(metric: str, row_time: int, data_type: str, tags: Tags) -> by
         out += [b"\x00", bytes([len(t)]), t]
     out.append(_java_utf8(tag_string(tags)))
     return b"".join(out)
+
+
+def row_key_index_range(metric: str, start: int, end: int, width: int) -> tuple[bytes, bytes]:
+    """``[start key, end key)`` for the legacy ``row_key_index`` scan (``setStartEndKeys``).
+
+    Both are row keys with an empty data type and no tags, at ``row_time(start)`` and
+    ``row_time(end)``; the end key's type marker is ``FF`` instead of ``00``.
+    """
+    first = encode_row_key(metric, row_time(start, width), "", ())
+    last = bytearray(encode_row_key(metric, row_time(end, width), "", ()))
+    last[-2] = 0xFF
+    return first, bytes(last)
 
 
 def decode_row_key(key: bytes) -> RowKey:
