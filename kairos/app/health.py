@@ -57,6 +57,7 @@ def _checks(st: WorkerState) -> dict[str, tuple[bool, dict]]:
                 "wal_backlog_bytes": backlog,
                 "applied_points": status.get("applied_points", 0),
                 "seconds_since_report": round(age, 3),
+                **({"error": status["error"]} if status.get("error") else {}),
             },
         )
     out["WAL"] = (
@@ -99,10 +100,27 @@ async def health(request: Request) -> HTTPResponse:
 
 @bp.get("/health/ready")
 async def ready(request: Request) -> HTTPResponse:
-    checks = _checks(request.app.ctx.state)
-    ok = all(ok for ok, _ in checks.values())
-    status = "ready" if ok else "draining" if "Shutdown" in checks else "not ready"
-    return json_response({"status": status}, status=200 if ok else 503)
+    """Ready to take this service's traffic.  Ingest and deletes only need the WAL: while the
+    datastore is down they are still accepted (the writer applies them when it returns), up
+    to the WAL quota.  A query-only service needs the datastore."""
+    st: WorkerState = request.app.ctx.state
+    checks = _checks(st)
+    backlog = checks["Writer"][1]["wal_backlog_bytes"]
+    datastore_ok = checks["Datastore-Query"][0]
+    if st.config.api_groups & {"INGEST", "DELETE"}:
+        ok = backlog <= st.admission.max_backlog
+    else:
+        ok = datastore_ok
+    if "Shutdown" in checks:
+        ok, status = False, "draining"
+    else:
+        status = "ready" if ok else "not ready"
+    body = {
+        "status": status,
+        "datastore": "ok" if datastore_ok else checks["Datastore-Query"][1]["error"],
+        "wal_backlog_bytes": backlog,
+    }
+    return json_response(body, status=200 if ok else 503)
 
 
 @bp.get("/health/live")

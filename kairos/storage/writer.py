@@ -102,9 +102,10 @@ class Writer:
         while self.step():
             pass
 
-    def write_status(self, state: str = "running") -> None:
+    def write_status(self, state: str = "running", error: str | None = None) -> None:
         status = {
             "state": state,
+            "error": error,
             "pid": os.getpid(),
             "applied_points": self.applied_points,
             "applied_batches": self.applied_batches,
@@ -152,8 +153,10 @@ def run_writer(config: Config) -> None:
     while not stop.is_set():
         try:
             n = writer.step()
-        except Exception:
-            log.exception("writer step failed; retrying")
+        except Exception as e:
+            log.error("writer step failed (%s: %s); retrying", type(e).__name__, e)
+            log.debug("writer step failure", exc_info=True)
+            writer.write_status("retrying", error=f"{type(e).__name__}: {e}")
             stop.wait(1.0)
             continue
         writer.write_status()

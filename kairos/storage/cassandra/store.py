@@ -77,7 +77,11 @@ def connect(config: Config):
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.connection import DefaultEndPoint
-    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+    from cassandra.policies import (
+        DCAwareRoundRobinPolicy,
+        ExponentialReconnectionPolicy,
+        TokenAwarePolicy,
+    )
     from cassandra.query import tuple_factory
 
     points = [DefaultEndPoint(h, p) for h, p in cassandra_contact_points(config)]
@@ -103,6 +107,8 @@ def connect(config: Config):
             WRITE: profile(config.cassandra_write_consistency),
         },
         timestamp_generator=_millis,
+        # Back within seconds of an outage's end (the driver's default waits up to 10 min).
+        reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
         connect_timeout=config.cassandra_connect_timeout_seconds,
         **_connection_class(),
     )
