@@ -186,7 +186,7 @@ def _cache_key(q: Query, m: MetricQuery) -> tuple:
             for k, f in m.tags.items()
         )
     )
-    return (q.time_key, m.name, tags)
+    return (q.time_key, m.name, tags, m.limit, m.order if m.limit else "")
 
 
 def _read(
@@ -206,7 +206,7 @@ def _read(
     counted = store.count(selected, q.start, q.end)
     limits.add_points(counted)  # before anything is decoded (where the backend can count)
     limits.check_time()
-    data = store.read(selected, q.start, q.end)
+    data = store.read(selected, q.start, q.end, m.limit, m.order)
     limits.add_points(max(0, sum(len(d.ts) for d in data) - counted))
     if cache is not None:
         cache.put(key, version, selected, data)

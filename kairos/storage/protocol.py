@@ -57,8 +57,13 @@ class Datastore(Protocol):
     def count(self, series: list[SeriesInfo], start: int, end: int) -> int:
         """A cheap upper bound of the points :meth:`read` would return (query limits)."""
 
-    def read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
-        """Points of each series with ``start <= ts <= end`` (empty series are omitted)."""
+    def read(
+        self, series: list[SeriesInfo], start: int, end: int, limit: int = 0, order: str = "asc"
+    ) -> list[SeriesData]:
+        """Points of each series with ``start <= ts <= end`` (empty series are omitted).
+
+        With ``limit`` > 0 a backend may return only the first (``order`` asc) or last (desc)
+        ``limit`` points of each series (the engine applies the limit either way)."""
 
     def delete(
         self, metric: str, tag_filter, start: int, end: int, *, tag_filtered: bool = True

@@ -264,3 +264,25 @@ def test_deleting_every_point_removes_series_and_name(backend: Backend) -> None:
     r = backend.reader()
     assert r.find_series(m, {}) == []
     assert m not in r.metric_names(backend.prefix)
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_query_limit_and_order(backend: Backend, order: str) -> None:
+    from kairos.query.engine import run_query
+    from kairos.query.model import parse_query
+
+    m = backend.metric("limit")
+    stamps = [1, 2, W - 1, W, W + 1, 3 * W]
+    backend.write(
+        [{"name": m, "datapoints": [[t, i] for i, t in enumerate(stamps)], "tags": {"h": "a"}}]
+    )
+    q = {"start_absolute": 0, "metrics": [{"name": m, "limit": 3, "order": order}]}
+    resp = run_query(backend.reader(), parse_query(q))
+    values = [
+        [int(t), int(v)]
+        for t, v in orjson.loads(orjson.dumps(resp))["queries"][0]["results"][0]["values"]
+    ]
+    if order == "asc":
+        assert values == [[1, 0], [2, 1], [W - 1, 2]]
+    else:
+        assert values == [[3 * W, 5], [W + 1, 4], [W, 3]]

@@ -417,12 +417,25 @@ class CassandraStore:
 
     # -- reads: points -----------------------------------------------------------------------
 
-    def read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
+    def read(
+        self,
+        series: list[SeriesInfo],
+        start: int,
+        end: int,
+        limit: int = 0,
+        order: str = "asc",
+    ) -> list[SeriesData]:
+        """Points of each series in [start, end]; with ``limit``, only the first (``asc``) or
+        last (``desc``) ``limit`` of each series, pushed down as ``ORDER BY``/``LIMIT`` on every
+        partition read (spec §6.5 "Reads")."""
         spec = self.spec
-        stmt = self._stmt(
+        cql = (
             "SELECT column1, value FROM {ks}.data_points WHERE key = ? "
             "AND column1 >= ? AND column1 < ?"
         )
+        if limit:
+            cql += f" ORDER BY column1 {'DESC' if order == 'desc' else 'ASC'} LIMIT {int(limit)}"
+        stmt = self._stmt(cql)
         stmt.fetch_size = FETCH_SIZE
         lo = first_row_time(start, spec.row_width)
         plan: list[tuple[int, str, int]] = []  # (series index, data type, row time)
@@ -462,7 +475,11 @@ class CassandraStore:
         for i, info in enumerate(series):
             if i not in parts:
                 continue
-            out.append(_assemble(info, parts[i]))
+            d = _assemble(info, parts[i])
+            if limit and len(d.ts) > limit:
+                sl = slice(-limit, None) if order == "desc" else slice(0, limit)
+                d = SeriesData(info, d.ts[sl], d.values[sl])
+            out.append(d)
         return out
 
     def _decode(

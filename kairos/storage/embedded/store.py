@@ -270,7 +270,11 @@ class EmbeddedStore:
             total += int((b - a).sum())
         return total
 
-    def read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
+    def read(
+        self, series: list[SeriesInfo], start: int, end: int, limit: int = 0, order: str = "asc"
+    ) -> list[SeriesData]:
+        """``limit``/``order`` are hints (the engine applies the limit): the whole range of a
+        series is one slice of a sorted segment here."""
         try:
             return self._read(series, start, end)
         except CorruptFile as e:
