@@ -30,12 +30,14 @@ $(VENV)/.test-deps: $(VENV)/.installed
 	$(BIN)/pip install -q --no-build-isolation -e ".[test]"
 	touch $@
 
-# Debian packages the integration tests drive (collectd posts to Kairos for real).
+# Debian packages the integration tests drive (collectd and Prometheus post to Kairos for real;
+# libjemalloc2 backs `kairos serve --allocator jemalloc`).
 system-deps:
-	@command -v collectd >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
-	  echo "installing collectd-core and prometheus from Debian"; \
+	@command -v collectd >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 \
+	  && ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || { \
+	  echo "installing collectd-core, prometheus and libjemalloc2 from Debian"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    collectd-core libcurl3-gnutls libyajl2 prometheus >/dev/null; }
+	    collectd-core libcurl3-gnutls libyajl2 prometheus libjemalloc2 >/dev/null; }
 
 # npm's kairosdb@0.0.3 and the dev packages its live mocha suite needs
 # (tests/integration/test_npm_client.py reads NPM_PACKAGES from here); cached in .cache/.

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from kairos.allocator import ALLOCATORS, find_jemalloc, preload_env
 from kairos.config import ConfigError, load
 
 __all__ = ["main"]
@@ -64,11 +65,43 @@ def _parser() -> argparse.ArgumentParser:
             type=int,
             help="HTTP worker processes (env KAIROSDB_HTTP_WORKERS; default 2)",
         )
+        s.add_argument(
+            "--allocator",
+            choices=ALLOCATORS,
+            help="memory allocator of every process: malloc (glibc, the default) or jemalloc "
+            "(Debian libjemalloc2, loaded with LD_PRELOAD; env KAIROSDB_ALLOCATOR)",
+        )
     return p
 
 
+def _use_jemalloc(argv: list[str]) -> int | None:
+    """Re-execute with jemalloc preloaded; returns an exit code only when that is impossible."""
+    lib = find_jemalloc()
+    if lib is None:
+        print(
+            "kairos: --allocator jemalloc: libjemalloc.so.2 not found "
+            "(Debian: apt-get install libjemalloc2)",
+            file=sys.stderr,
+        )
+        return 2
+    env = preload_env(dict(os.environ), lib)
+    if env is None:
+        return None  # already preloaded: this is the re-executed process
+    os.execve(sys.executable, [sys.executable, "-m", "kairos.cli", *argv], env)
+    return None  # pragma: no cover - execve does not return
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    allocator = args.allocator or os.environ.get("KAIROSDB_ALLOCATOR") or "malloc"
+    if allocator not in ALLOCATORS:
+        print(f"kairos: KAIROSDB_ALLOCATOR: malloc or jemalloc, got {allocator!r}", file=sys.stderr)
+        return 2
+    if allocator == "jemalloc":
+        code = _use_jemalloc(argv)
+        if code is not None:
+            return code
     _, server_type, address, env_name = _SERVICES[args.command]
     env = dict(os.environ)
     defaults: dict = {}

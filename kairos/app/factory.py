@@ -27,6 +27,7 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.worker.loader import AppLoader
 
+from kairos.allocator import in_use as allocator_in_use
 from kairos.app._http import error_response
 from kairos.app.compression import register as register_compression
 from kairos.app.cors import bp as cors_bp
@@ -223,11 +224,15 @@ def serve(config: Config) -> None:
     app = loader.load()
     app.prepare(host=config.host, port=config.port, workers=config.workers, single_process=False)
     log.info(
-        "Kairos serving on http://%s:%d (data in %s, %d HTTP workers + writer)",
+        "Kairos serving on http://%s:%d (%s datastore, data in %s, %d HTTP workers + writer, "
+        "allocator %s)",
         config.host,
         config.port,
+        config.datastore,
         os.path.abspath(config.data_dir),
         config.workers,
+        allocator_in_use(),
+        extra={"allocator": allocator_in_use(), "datastore": config.datastore},
     )
     try:
         Sanic.serve(primary=app, app_loader=loader)
