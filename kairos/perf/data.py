@@ -1,0 +1,212 @@
+"""Realistic, deterministic KairosDB ingest bodies for the load tester.
+
+Series: metric ``perf.<scenario>.m<i>`` x tag combination ``c``; combination ``c`` always has
+the same (service, environment, region, host) tags, plus ``perf_run=<run id>`` so the read-back
+check of one run never counts another run's points.
+
+Uniqueness: sender ``k`` of ``n`` gives the ``j``-th point it writes to a series the timestamp
+``base_ms + j * n + k``, so no two points of a run share (series, timestamp) and the number of
+points the server stores equals the number acknowledged.  A sender that has sent its whole
+pool re-sends it with every timestamp shifted past the pool's time span (same values).
+
+Values: each metric follows one distribution (normal, exponential or bimodal) with its own
+location and scale; histogram scenarios summarise 1k-5k such samples per point into the
+explicit-bucket form ``{"boundaries", "counts", "sum", "min", "max"}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip as _gzip
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from kairos.perf.scenarios import Scenario
+
+__all__ = ["Payload", "PayloadFactory", "Pool", "metric_names", "tag_set"]
+
+SERVICES = ("api", "auth", "billing", "search", "checkout", "inventory", "gateway", "worker")
+ENVIRONMENTS = ("production", "staging", "development")
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1")
+DISTRIBUTIONS = ("normal", "exponential", "bimodal")
+# Histogram buckets: 0.5 * 1.5**k, k = 0..23 (0.5 .. ~5,600), like latency buckets in ms.
+BOUNDARIES = [round(0.5 * 1.5**k, 6) for k in range(24)]
+
+
+def metric_names(scenario: Scenario) -> list[str]:
+    return [f"perf.{scenario.name}.m{i:05d}" for i in range(scenario.metrics)]
+
+
+def tag_set(combination: int, run_id: str) -> dict[str, str]:
+    c = combination
+    service = SERVICES[c % len(SERVICES)]
+    return {
+        "service": service,
+        "environment": ENVIRONMENTS[(c // len(SERVICES)) % len(ENVIRONMENTS)],
+        "region": REGIONS[(c // (len(SERVICES) * len(ENVIRONMENTS))) % len(REGIONS)],
+        "host": f"{service}-{c:05d}",
+        "perf_run": run_id,
+    }
+
+
+@dataclass
+class Payload:
+    """One request body (gzip-compressed when ``gzip``) and what it carries."""
+
+    body: bytes
+    points: int
+    gzip: bool
+
+
+class PayloadFactory:
+    """Builds the bodies one sender posts, in pools, deterministically for a seed.
+
+    Parameters
+    ----------
+    scenario : the load shape (metrics, series, batch size, value kind).
+    seed : the run's seed; each sender draws from ``default_rng([seed, sender])``.
+    sender, senders : this sender's index and the number of senders (timestamp interleave).
+    base_ms : the run's first timestamp (ms since the epoch).
+    run_id : value of the ``perf_run`` tag.
+    """
+
+    def __init__(
+        self, scenario: Scenario, seed: int, sender: int, senders: int, base_ms: int, run_id: str
+    ) -> None:
+        self.scenario = scenario
+        self.sender = sender
+        self.senders = senders
+        self.base_ms = base_ms
+        self.rng = np.random.default_rng([seed, sender])
+        params = np.random.default_rng([seed, 1_000_003])
+        m = scenario.metrics
+        self.names = metric_names(scenario)
+        self.dist = np.arange(m) % len(DISTRIBUTIONS)
+        self.loc = np.round(params.uniform(1, 1000, m), 1)
+        self.scale = np.round(params.uniform(0.5, 50, m), 2)
+        self.tags = [tag_set(c, run_id) for c in range(scenario.tag_combinations)]
+        self.counters = np.zeros(scenario.series, np.int64)
+        self.max_ts = base_ms - 1
+
+    def values(self, metric: int, n: int) -> np.ndarray:
+        """``n`` float64 samples of ``metric``'s distribution."""
+        loc, scale = self.loc[metric], self.scale[metric]
+        kind = DISTRIBUTIONS[self.dist[metric]]
+        if kind == "normal":
+            v = self.rng.normal(loc, scale, n)
+        elif kind == "exponential":
+            v = self.rng.exponential(scale, n)
+        else:
+            second = self.rng.random(n) < 0.3
+            v = np.where(second, self.rng.normal(loc * 3, scale, n), self.rng.normal(loc, scale, n))
+        return v
+
+    def histogram(self, metric: int) -> dict:
+        lo, hi = self.scenario.histogram_samples
+        samples = np.abs(self.values(metric, int(self.rng.integers(lo, hi + 1))))
+        idx = np.searchsorted(BOUNDARIES, samples, side="left")
+        counts = np.bincount(idx, minlength=len(BOUNDARIES) + 1)
+        return {
+            "boundaries": BOUNDARIES,
+            "counts": counts.tolist(),
+            "sum": round(float(samples.sum()), 6),
+            "min": float(samples.min()),
+            "max": float(samples.max()),
+        }
+
+    def _timestamps(self, series: int, n: int) -> np.ndarray:
+        j = self.counters[series] + np.arange(n, dtype=np.int64)
+        self.counters[series] += n
+        return self.base_ms + j * self.senders + self.sender
+
+    def body(self) -> Payload:
+        """The next request body: ``batch_size`` points spread over random series."""
+        sc = self.scenario
+        entries = []
+        left = sc.batch_size
+        while left:
+            n = min(sc.points_per_series, left)
+            left -= n
+            s = int(self.rng.integers(0, sc.series))
+            metric, combo = divmod(s, sc.tag_combinations)
+            ts = self._timestamps(s, n)
+            self.max_ts = max(self.max_ts, int(ts[-1]))
+            entry = {"name": self.names[metric], "tags": self.tags[combo]}
+            if sc.kind == "histogram":
+                entry["type"] = "histogram"
+                entry["datapoints"] = [[t, self.histogram(metric)] for t in ts.tolist()]
+            else:
+                vals = np.round(self.values(metric, n), 3).tolist()
+                entry["datapoints"] = list(zip(ts.tolist(), vals, strict=True))
+            entries.append(entry)
+        raw = orjson.dumps(entries)
+        if self.scenario.gzip:
+            return Payload(_gzip.compress(raw, 1), sc.batch_size, True)
+        return Payload(raw, sc.batch_size, False)
+
+    def pool(self) -> Pool:
+        """Bodies for ``pool_points`` points (at least one body), re-stampable into new rounds."""
+        n = max(1, self.scenario.pool_points // self.scenario.batch_size)
+        gz = self.scenario.gzip
+        self.scenario = dataclasses.replace(self.scenario, gzip=False)
+        try:
+            bodies = [self.body().body for _ in range(n)]
+        finally:
+            self.scenario = dataclasses.replace(self.scenario, gzip=gz)
+        # Every point's timestamp has 13 digits and is the first element of a datapoint.
+        span = self.max_ts - self.base_ms + 1
+        span += -span % self.senders  # a multiple of senders keeps each sender's residue
+        return Pool(bodies, self.scenario.batch_size, gz, span, self.max_ts)
+
+
+_POW10 = 10 ** np.arange(12, -1, -1, dtype=np.int64)
+_TS = re.compile(rb"\[(\d{13}),")
+
+
+class Pool:
+    """A sender's pre-built bodies; round ``r`` shifts every timestamp by ``r * span`` ms.
+
+    Shifting keeps (series, timestamp) unique across rounds (rounds cover disjoint time
+    ranges, and ``span`` is a multiple of the number of senders so each sender keeps its own
+    residue) and costs a vectorised digit rewrite, not a new JSON encoding.
+    """
+
+    def __init__(self, bodies: list[bytes], points: int, gz: bool, span: int, max_ts: int):
+        self.points, self.gzip, self.span, self.max_ts0 = points, gz, span, max_ts
+        self.lengths = np.array([len(b) for b in bodies], np.int64)
+        self.buf = np.frombuffer(b"".join(bodies), np.uint8)
+        starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        pos, ts = [], []
+        for start, b in zip(starts.tolist(), bodies, strict=True):
+            found = [(m.start(1), int(m.group(1))) for m in _TS.finditer(b)]
+            if len(found) != points:
+                raise AssertionError(f"found {len(found)} timestamps in a {points}-point body")
+            pos.extend(start + p for p, _ in found)
+            ts.extend(t for _, t in found)
+        self.pos = np.array(pos, np.int64)[:, None] + np.arange(13)
+        self.ts = np.array(ts, np.int64)
+        self.bodies = bodies
+
+    def __len__(self) -> int:
+        return len(self.bodies)
+
+    def max_ts(self, r: int) -> int:
+        return self.max_ts0 + r * self.span
+
+    def round(self, r: int) -> list[Payload]:
+        """The bodies of round ``r`` (gzipped if the scenario asks)."""
+        if r == 0:
+            raws = self.bodies
+        else:
+            buf = self.buf.copy()
+            digits = ((self.ts + r * self.span)[:, None] // _POW10) % 10 + 48
+            buf[self.pos] = digits.astype(np.uint8)
+            data = buf.tobytes()
+            ends = np.cumsum(self.lengths).tolist()
+            raws = [data[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        if self.gzip:
+            return [Payload(_gzip.compress(b, 1), self.points, True) for b in raws]
+        return [Payload(b, self.points, False) for b in raws]
