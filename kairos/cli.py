@@ -1,9 +1,10 @@
-"""The ``kairos`` command: ``serve``, ``ingest`` and ``query``.
+"""The ``kairos`` command: ``serve``, ``ingest``, ``query`` and ``perf``.
 
 ``kairos serve`` runs everything on one port.  ``kairos ingest`` (ingest, deletes, the line
 protocols and the writer) and ``kairos query`` (queries and metadata, no writer) run the two
 halves separately so each scales on its own; they can share one embedded data directory,
-the query service reading what the ingest service's writer applies.
+the query service reading what the ingest service's writer applies.  ``kairos perf`` load-tests
+and compares servers (``kairos.perf``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 
 from kairos.config import ConfigError, load
+from kairos.perf import cli as perf_cli
 
 __all__ = ["main"]
 
@@ -64,11 +66,14 @@ def _parser() -> argparse.ArgumentParser:
             type=int,
             help="HTTP worker processes (env KAIROSDB_HTTP_WORKERS; default 2)",
         )
+    perf_cli.add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "perf":
+        return perf_cli.main(args)
     _, server_type, address, env_name = _SERVICES[args.command]
     env = dict(os.environ)
     defaults: dict = {}
