@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -142,16 +143,14 @@ def compare_runs(
     out["overall_winner"] = (
         None if not wins else ("a" if wins.count("a") >= wins.count("b") else "b")
     )
-    stem = f"compare-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
+    stem = f"compare-{stamp}-{secrets.token_hex(3)}"
     out["files"] = {
         "json": str(report_dir / f"{stem}.json"),
         "csv": str(report_dir / f"{stem}.csv"),
     }
     report.write_json(report_dir / f"{stem}.json", out)
-    csv_path = report_dir / f"{stem}.csv"
-    if csv_path.exists():
-        csv_path.unlink()
-    report.append_csv(csv_path, rows, COMPARE_FIELDS)
+    report.append_csv(report_dir / f"{stem}.csv", rows, COMPARE_FIELDS)
     report.append_csv(report_dir / "compare-trend.csv", rows, COMPARE_FIELDS)
     return out
 

@@ -207,9 +207,16 @@ def print_run(s: dict, console=None) -> None:
     ]
     if s.get("ramp"):
         ramp = s["ramp"]
-        rows.append(
-            ("ramp", f"broke at concurrency {ramp['break_concurrency']} ({ramp['break_reason']})")
-        )
+        if ramp["break_concurrency"] is None:
+            top = ramp["steps"][-1]["concurrency"] if ramp["steps"] else 0
+            rows.append(("ramp", f"did not break up to concurrency {top}"))
+        else:
+            rows.append(
+                (
+                    "ramp",
+                    f"broke at concurrency {ramp['break_concurrency']} ({ramp['break_reason']})",
+                )
+            )
     for k, v in rows:
         t.add_row(k, v)
     console.print(t)

@@ -112,9 +112,9 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("high_frequency", "many small batches (10 points per request)", metrics=50,
                  duration=60, batch_size=10, concurrency=6, points_per_series=1,
                  pool_points=100_000),
-        Scenario("large_batch", "few large batches (50,000 points per request)", metrics=100,
-                 duration=60, batch_size=50_000, concurrency=2, points_per_series=50,
-                 pool_points=1_000_000),
+        Scenario("large_batch", "few large batches (10,000 points per request: Kairos's default "
+                 "ingestion.max_batch_size)", metrics=100, duration=60, batch_size=10_000,
+                 concurrency=2, points_per_series=100, pool_points=1_000_000),
         Scenario("memory_pressure", "histograms of 1k-5k samples, 50 per request", metrics=20,
                  duration=60, batch_size=50, concurrency=2, points_per_series=1,
                  kind="histogram", pool_points=20_000),
