@@ -20,6 +20,11 @@ def _load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="points per request (default: the scenario's)")
     p.add_argument("--concurrency", type=int, help="sender processes (default: the scenario's)")
     p.add_argument("--gzip", action="store_true", help="send gzip-compressed bodies")
+    p.add_argument(
+        "--pool-points",
+        type=int,
+        help="points pre-built per sender before the clock starts (default: the scenario's)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the data (default 0)")
 
 
@@ -97,6 +102,7 @@ def _overrides(args) -> dict:
         "batch_size": args.batch_size,
         "concurrency": args.concurrency,
         "gzip": True if args.gzip else None,
+        "pool_points": args.pool_points,
     }
 
 
