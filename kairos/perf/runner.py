@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 import numpy as np
 import orjson
 
-from kairos.perf.data import PayloadFactory, metric_names
+from kairos.perf.data import ROUND_MS, PayloadFactory, metric_names
 from kairos.perf.scenarios import Scenario
 
 __all__ = ["RunResult", "drain", "read_back", "run_scenario"]
@@ -297,7 +297,7 @@ def run_scenario(
     url = url.rstrip("/")
     ctx = mp.get_context("spawn")
     run_id = secrets.token_hex(4)
-    base_ms = int(time.time() * 1000)
+    base_ms = int(time.time() * 1000) // ROUND_MS * ROUND_MS
     n = scenario.concurrency
     counters = ctx.Array("d", n * _SLOT, lock=False)
     clock = ctx.Array("d", 3, lock=False)

@@ -17,7 +17,7 @@ from kairos.perf.report import append_csv, per_second, trend_row
 from kairos.perf.runner import RunResult
 from kairos.perf.scenarios import get, select_suite
 
-BASE_MS = 1_795_000_000_000
+BASE_MS = 1_795_000_000_000  # a multiple of ROUND_MS
 
 
 def small(name: str, **kw):
@@ -220,3 +220,26 @@ def test_cli_documents_perf_options(capsys):
         "compare",
         ["stress_test,large_scale"],
     )
+
+
+def test_round_r_shifts_every_timestamp_by_r_rounds():
+    from kairos.perf.data import ROUND_MS
+
+    sc = small("small_scale")
+    pool = PayloadFactory(sc, 5, 1, 2, BASE_MS, "r").pool()
+
+    def points(body: bytes) -> list:
+        return [(e["name"], ts, v) for e in orjson.loads(body) for ts, v in e["datapoints"]]
+
+    r0 = [points(p.body) for p in pool.round(0)]
+    r3 = [points(p.body) for p in pool.round(3)]
+    assert r3 == [[(n, ts + 3 * ROUND_MS, v) for n, ts, v in b] for b in r0]
+    assert pool.max_ts(3) == max(ts for b in r0 for _, ts, _ in b) + 3 * ROUND_MS
+
+
+def test_a_pool_wider_than_a_round_is_refused():
+    sc = get("small_scale").with_overrides(
+        metrics=1, tag_combinations=1, batch_size=1000, pool_points=600_000, concurrency=2
+    )
+    with pytest.raises(ScenarioError, match=r"spans 1199999 ms of timestamps per series"):
+        PayloadFactory(sc, 0, 0, 2, BASE_MS, "r").pool()
