@@ -47,9 +47,10 @@ def stored_points(url: str, scenario: str, run_id: str, start: int, end: int) ->
 
 def test_run_small_scale_reports_and_reads_back_every_point(servers, tmp_path: Path):
     srv = servers[0]
+    # Small bodies keep the volume (and so the writer's drain) small on a shared machine.
     rc = main(
-        ["perf", "run", "small_scale", "--url", srv.url, "--duration", "5", "--batch-size", "500",
-         "--concurrency", "2", "--pool-points", "50000", "--quiet", "--report-dir", str(tmp_path)]
+        ["perf", "run", "small_scale", "--url", srv.url, "--duration", "5", "--batch-size", "100",
+         "--concurrency", "2", "--pool-points", "20000", "--quiet", "--report-dir", str(tmp_path)]
     )  # fmt: skip
     assert rc == 0
     [report] = tmp_path.glob("small_scale-*.json")
@@ -58,7 +59,7 @@ def test_run_small_scale_reports_and_reads_back_every_point(servers, tmp_path: P
     doc = json.loads(report.read_text())
     s = doc["summary"]
     assert s["requests"] > 0 and s["success_rate"] == 1.0 and s["errors"] == {}
-    assert s["points_acknowledged"] == s["requests_ok"] * 500
+    assert s["points_acknowledged"] == s["requests_ok"] * 100
     assert s["drain_method"] == "wal_backlog_bytes" and s["drain_s"] is not None
     direct = stored_points(srv.url, "small_scale", s["run_id"], *s["time_range_ms"])
     assert s["points_acknowledged"] == s["points_read_back"] == direct
