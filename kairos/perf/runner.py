@@ -218,11 +218,12 @@ def _wal_backlog(url: str) -> int | None:
         return None
 
 
-def drain(url: str, count, timeout: float = 600.0) -> dict:
+def drain(url: str, count, timeout: float = 600.0, interval: float = 1.0) -> dict:
     """Wait until the server has applied what it acknowledged.
 
-    ``count()`` returns the read-back count; it is polled until it stops changing when the
-    server has no ``wal_backlog_bytes`` to watch (a Java KairosDB).
+    ``count()`` returns the read-back count; it is polled every ``interval`` seconds until two
+    more polls return the same value when the server has no ``wal_backlog_bytes`` to watch (a
+    Java KairosDB); the drain time is then when the count last changed.
     """
     t0 = time.monotonic()
     deadline = t0 + timeout
@@ -232,14 +233,16 @@ def drain(url: str, count, timeout: float = 600.0) -> dict:
                 return {"drain_s": time.monotonic() - t0, "drain_method": "wal_backlog_bytes"}
             time.sleep(0.05)
         return {"drain_s": None, "drain_method": "wal_backlog_bytes (timed out)"}
-    last, stable = -1, 0
+    last, stable, changed = None, 0, 0.0
     while time.monotonic() < deadline:
         n = count()
-        stable = stable + 1 if n == last else 0
+        if n == last:
+            stable += 1
+        else:
+            last, stable, changed = n, 0, time.monotonic() - t0
         if stable >= 2:
-            return {"drain_s": time.monotonic() - t0, "drain_method": "read-back stable"}
-        last = n
-        time.sleep(1.0)
+            return {"drain_s": changed, "drain_method": "read-back stable"}
+        time.sleep(interval)
     return {"drain_s": None, "drain_method": "read-back stable (timed out)"}
 
 

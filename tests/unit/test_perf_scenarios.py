@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import http.server
+import threading
 
 import numpy as np
 import orjson
@@ -14,7 +16,7 @@ from kairos.ingest.parser import parse_datapoints
 from kairos.perf import SCENARIOS, SUITES, ScenarioError
 from kairos.perf.data import PayloadFactory, metric_names
 from kairos.perf.report import append_csv, per_second, trend_row
-from kairos.perf.runner import RunResult
+from kairos.perf.runner import RunResult, drain
 from kairos.perf.scenarios import get, select_suite
 
 BASE_MS = 1_795_000_000_000  # a multiple of ROUND_MS
@@ -243,3 +245,38 @@ def test_a_pool_wider_than_a_round_is_refused():
     )
     with pytest.raises(ScenarioError, match=r"spans 1199999 ms of timestamps per series"):
         PayloadFactory(sc, 0, 0, 2, BASE_MS, "r").pool()
+
+
+class _NoWriterHealth(http.server.BaseHTTPRequestHandler):
+    """A server whose /health has no ``checks.Writer.wal_backlog_bytes`` (a Java KairosDB)."""
+
+    def do_GET(self):
+        body = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_drain_without_wal_backlog_waits_for_a_stable_read_back():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoWriterHealth)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        counts = iter([5, 8, 10, 10, 10, 99])
+        seen = []
+
+        def count() -> int:
+            seen.append(next(counts))
+            return seen[-1]
+
+        r = drain(f"http://127.0.0.1:{srv.server_address[1]}", count, timeout=30, interval=0.01)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r["drain_method"] == "read-back stable"
+    assert seen == [5, 8, 10, 10, 10]
+    assert r["drain_s"] is not None and r["drain_s"] < 30
