@@ -89,7 +89,7 @@ class PayloadFactory:
         self.loc = np.round(params.uniform(1, 1000, m), 1)
         self.scale = np.round(params.uniform(0.5, 50, m), 2)
         self.tags = [tag_set(c, run_id) for c in range(scenario.tag_combinations)]
-        self.counters = np.zeros(scenario.series, np.int64)
+        self.counters = [0] * scenario.series
         self.max_ts = base_ms - 1
 
     def values(self, metric: int, n: int) -> np.ndarray:
@@ -118,31 +118,52 @@ class PayloadFactory:
             "max": float(samples.max()),
         }
 
-    def _timestamps(self, series: int, n: int) -> np.ndarray:
-        j = self.counters[series] + np.arange(n, dtype=np.int64)
-        self.counters[series] += n
-        return self.base_ms + j * self.senders + self.sender
+    def _values_of(self, metric: np.ndarray) -> np.ndarray:
+        """One sample per element of ``metric`` (int64), each from its metric's distribution."""
+        n = len(metric)
+        loc, scale, dist = self.loc[metric], self.scale[metric], self.dist[metric]
+        z = self.rng.standard_normal(n)
+        expo = self.rng.standard_exponential(n)
+        second = self.rng.random(n) < 0.3
+        bimodal = np.where(second, 3 * loc, loc) + scale * z
+        return np.select([dist == 0, dist == 1], [loc + scale * z, scale * expo], bimodal)
 
     def body(self) -> Payload:
         """The next request body: ``batch_size`` points spread over random series."""
         sc = self.scenario
+        pps = sc.points_per_series
+        sizes = [pps] * (sc.batch_size // pps) + (
+            [sc.batch_size % pps] if sc.batch_size % pps else []
+        )
+        series = self.rng.integers(0, sc.series, len(sizes)).tolist()
+        counters = self.counters
+        starts = []
+        for s, n in zip(series, sizes, strict=True):
+            starts.append(counters[s])
+            counters[s] += n
+        # Point i of an entry whose series had c points: j = c + i.
+        sizes_a = np.array(sizes)
+        offsets = np.arange(sc.batch_size) - np.repeat(np.cumsum(sizes_a) - sizes_a, sizes_a)
+        j = np.repeat(np.array(starts, np.int64), sizes_a) + offsets
+        ts = self.base_ms + j * self.senders + self.sender
+        self.max_ts = max(self.max_ts, int(ts.max()))
+        metric = np.array(series) // sc.tag_combinations
+        ts_list = ts.tolist()
+        if sc.kind == "numeric":
+            vals = np.round(self._values_of(np.repeat(metric, sizes_a)), 3).tolist()
         entries = []
-        left = sc.batch_size
-        while left:
-            n = min(sc.points_per_series, left)
-            left -= n
-            s = int(self.rng.integers(0, sc.series))
-            metric, combo = divmod(s, sc.tag_combinations)
-            ts = self._timestamps(s, n)
-            self.max_ts = max(self.max_ts, int(ts[-1]))
-            entry = {"name": self.names[metric], "tags": self.tags[combo]}
+        lo = 0
+        for s, n, m in zip(series, sizes, metric.tolist(), strict=True):
+            entry = {"name": self.names[m], "tags": self.tags[s % sc.tag_combinations]}
             if sc.kind == "histogram":
                 entry["type"] = "histogram"
-                entry["datapoints"] = [[t, self.histogram(metric)] for t in ts.tolist()]
+                entry["datapoints"] = [[t, self.histogram(m)] for t in ts_list[lo : lo + n]]
             else:
-                vals = np.round(self.values(metric, n), 3).tolist()
-                entry["datapoints"] = list(zip(ts.tolist(), vals, strict=True))
+                entry["datapoints"] = list(
+                    zip(ts_list[lo : lo + n], vals[lo : lo + n], strict=True)
+                )
             entries.append(entry)
+            lo += n
         raw = orjson.dumps(entries)
         if self.scenario.gzip:
             return Payload(_gzip.compress(raw, 1), sc.batch_size, True)

@@ -77,10 +77,11 @@ def _sender(
     counters,
     out,
 ) -> None:
+    t_build = time.perf_counter()
     factory = PayloadFactory(scenario, seed, k, scenario.concurrency, base_ms, run_id)
     built = factory.pool()
     pool = built.round(0)
-    out.put(("ready", k, None))
+    out.put(("ready", k, time.perf_counter() - t_build))
     go.wait()
     start, end = clock[0], clock[1]
     activate = start + (k * clock[2] if scenario.ramp else 0.0)
@@ -319,10 +320,11 @@ def run_scenario(
     display = _Progress(progress, scenario)
     results: dict[int, dict] = {}
     try:
-        ready = 0
-        while ready < n:
-            kind, _, _ = out.get(timeout=600)
-            ready += kind == "ready"
+        build_s = []
+        while len(build_s) < n:
+            kind, _, seconds = out.get(timeout=600)
+            if kind == "ready":
+                build_s.append(seconds)
         started_at = time.time() + 0.2
         clock[0], clock[1] = started_at, started_at + scenario.duration
         clock[2] = scenario.duration / n
@@ -344,7 +346,9 @@ def run_scenario(
             p.join(10)
             if p.is_alive():
                 p.terminate()
-    return _measure(url, scenario, seed, run_id, base_ms, started_at, results, ramp, drain_timeout)
+    r = _measure(url, scenario, seed, run_id, base_ms, started_at, results, ramp, drain_timeout)
+    r.summary["loadgen_pool_build_s"] = max(build_s)
+    return r
 
 
 def _monitor(scenario: Scenario, counters, clock, stop, display: _Progress) -> dict:

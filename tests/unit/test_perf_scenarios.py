@@ -140,11 +140,16 @@ def test_numeric_bodies_parse_as_kairosdb_json():
         assert len(r.batch) == sc.batch_size
 
 
-def test_values_follow_three_distributions():
+@pytest.mark.parametrize("path", ["per_metric", "vectorised"])
+def test_values_follow_three_distributions(path):
     sc = get("small_scale")
     f = PayloadFactory(sc, 0, 0, 1, BASE_MS, "r")
-    normal, expo, bimodal = (f.values(m, 20_000) for m in (0, 1, 2))
+    if path == "per_metric":  # histogram samples
+        normal, expo, bimodal = (f.values(m, 20_000) for m in (0, 1, 2))
+    else:  # numeric bodies
+        normal, expo, bimodal = (f._values_of(np.full(20_000, m)) for m in (0, 1, 2))
     assert abs(normal.mean() - f.loc[0]) < 5 * f.scale[0] / np.sqrt(20_000)
+    assert abs(normal.std() - f.scale[0]) < 0.05 * f.scale[0]
     assert expo.min() >= 0 and abs(expo.mean() - f.scale[1]) < 0.05 * f.scale[1]
     # Bimodal: about 30 % of the samples around 3x the location.
     assert 0.27 < np.mean(bimodal > 2 * f.loc[2]) < 0.33
