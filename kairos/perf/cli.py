@@ -124,7 +124,7 @@ def _list() -> int:
 def main(args: argparse.Namespace) -> int:
     try:
         return _main(args)
-    except ScenarioError as e:
+    except (ScenarioError, ConnectionError) as e:
         print(f"kairos perf: {e}", file=sys.stderr)
         return 2
 

@@ -15,7 +15,14 @@ import time
 import numpy as np
 import orjson
 
-from kairos.perf.runner import _connect, _get_json, _percentiles, _wal_backlog, drain
+from kairos.perf.runner import (
+    _connect,
+    _get_json,
+    _percentiles,
+    _wal_backlog,
+    check_reachable,
+    drain,
+)
 
 __all__ = ["QUERY_NAMES", "query_set", "run_queries", "write_dataset"]
 
@@ -135,6 +142,7 @@ def run_queries(
     import secrets
 
     url = url.rstrip("/")
+    check_reachable(url)
     run_id = secrets.token_hex(4)
     data = write_dataset(url, run_id, seed, hosts, hours)
     queries = {

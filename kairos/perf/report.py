@@ -200,7 +200,9 @@ def print_run(s: dict, console=None) -> None:
         ("drain", f"{_fmt(s['drain_s'], ' s')} ({s['drain_method']})"),
         (
             "read-back",
-            f"{s['points_read_back']:,} of {s['points_acknowledged']:,} acknowledged "
+            f"failed: {s['read_back_error']}"
+            if s["read_back_error"]
+            else f"{s['points_read_back']:,} of {s['points_acknowledged']:,} acknowledged "
             f"({'match' if s['read_back_matches'] else 'MISMATCH'})",
         ),
         ("load generator", f"{s['loadgen_cpu_cores']:.2f} cores of {s['host_cpus']}"),

@@ -33,7 +33,7 @@ import orjson
 from kairos.perf.data import ROUND_MS, PayloadFactory, metric_names
 from kairos.perf.scenarios import Scenario
 
-__all__ = ["RunResult", "drain", "read_back", "run_scenario"]
+__all__ = ["RunResult", "check_reachable", "drain", "read_back", "run_scenario"]
 
 # A ramp step is a failure when more than this share of its requests fail...
 RAMP_MAX_ERROR_RATE = 0.01
@@ -208,6 +208,16 @@ def read_back(
     return total
 
 
+def check_reachable(url: str) -> None:
+    """Raises ``ConnectionError`` naming ``url`` unless it answers ``GET /api/v1/version``."""
+    try:
+        status, _ = _get_json(url, "/api/v1/version", timeout=10)
+    except (OSError, http.client.HTTPException, orjson.JSONDecodeError) as e:
+        raise ConnectionError(f"cannot reach {url}: {type(e).__name__}: {e}") from None
+    if status != 200:
+        raise ConnectionError(f"{url}/api/v1/version answered HTTP {status}")
+
+
 def _wal_backlog(url: str) -> int | None:
     try:
         _status, doc = _get_json(url, "/health", timeout=10)
@@ -299,6 +309,7 @@ def run_scenario(
 ) -> RunResult:
     """Run ``scenario`` against ``url``; returns the measurements (see the module docstring)."""
     url = url.rstrip("/")
+    check_reachable(url)
     ctx = mp.get_context("spawn")
     run_id = secrets.token_hex(4)
     base_ms = int(time.time() * 1000) // ROUND_MS * ROUND_MS
@@ -419,8 +430,14 @@ def _measure(url, scenario, seed, run_id, base_ms, started_at, results, ramp, dr
     def count() -> int:
         return read_back(url, names, base_ms, end_ms, run_id, scenario.kind)
 
-    drained = drain(url, count, drain_timeout)
-    stored = count()
+    read_back_error = None
+    try:
+        drained = drain(url, count, drain_timeout)
+        stored = count()
+    except (OSError, http.client.HTTPException, RuntimeError) as e:
+        # The run's measurements stand; the report says why nothing was read back.
+        drained = {"drain_s": None, "drain_method": "failed"}
+        stored, read_back_error = None, f"{type(e).__name__}: {e}"
     summary = {
         "scenario": scenario.name,
         "url": url,
@@ -441,6 +458,7 @@ def _measure(url, scenario, seed, run_id, base_ms, started_at, results, ramp, dr
         **drained,
         "points_read_back": stored,
         "read_back_matches": stored == ok_points,
+        "read_back_error": read_back_error,
         "time_range_ms": [base_ms, end_ms],
         "loadgen_cpu_s": loadgen_cpu,
         "loadgen_cpu_cores": loadgen_cpu / elapsed if elapsed else 0.0,

@@ -285,3 +285,15 @@ def test_drain_without_wal_backlog_waits_for_a_stable_read_back():
     assert r["drain_method"] == "read-back stable"
     assert seen == [5, 8, 10, 10, 10]
     assert r["drain_s"] is not None and r["drain_s"] < 30
+
+
+@pytest.mark.parametrize("command", [["run", "small_scale"], ["query"]])
+def test_an_unreachable_url_is_a_clear_error(command, capsys, tmp_path):
+    from kairos.cli import main
+    from tests.conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    rc = main(["perf", *command, "--url", url, "--quiet", "--report-dir", str(tmp_path)])
+    assert rc == 2
+    assert capsys.readouterr().err.startswith(f"kairos perf: cannot reach {url}: ")
+    assert list(tmp_path.iterdir()) == []
