@@ -1,9 +1,10 @@
-"""The ``kairos`` command: ``serve``, ``ingest`` and ``query``.
+"""The ``kairos`` command: ``serve``, ``ingest``, ``query`` and ``perf``.
 
 ``kairos serve`` runs everything on one port.  ``kairos ingest`` (ingest, deletes, the line
 protocols and the writer) and ``kairos query`` (queries and metadata, no writer) run the two
 halves separately so each scales on its own; they can share one embedded data directory,
-the query service reading what the ingest service's writer applies.
+the query service reading what the ingest service's writer applies.  ``kairos perf`` load-tests
+and compares servers (``kairos.perf``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 
 from kairos.allocator import ALLOCATORS, find_jemalloc, preload_env
 from kairos.config import ConfigError, load
+from kairos.perf import cli as perf_cli
 
 __all__ = ["main"]
 
@@ -71,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
             help="memory allocator of every process: malloc (glibc, the default) or jemalloc "
             "(Debian libjemalloc2, loaded with LD_PRELOAD; env KAIROSDB_ALLOCATOR)",
         )
+    perf_cli.add_parser(sub)
     return p
 
 
@@ -94,6 +97,8 @@ def _use_jemalloc(argv: list[str]) -> int | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    if args.command == "perf":
+        return perf_cli.main(args)
     allocator = args.allocator or os.environ.get("KAIROSDB_ALLOCATOR") or "malloc"
     if allocator not in ALLOCATORS:
         print(f"kairos: KAIROSDB_ALLOCATOR: malloc or jemalloc, got {allocator!r}", file=sys.stderr)
