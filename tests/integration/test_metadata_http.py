@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from kairos.app.gating import api_group
 from tests.cassandra_support import connect
 from tests.conftest import Server, start_server
 
@@ -257,6 +258,9 @@ def test_cassandra_rows_and_millisecond_write_times(backend, c) -> None:
 
 
 def test_metadata_is_never_gated(tmp_path) -> None:
+    for method in ("GET", "POST", "DELETE", "OPTIONS"):
+        for path in ("/api/v1/metadata/s", "/api/v1/metadata/s/sk", "/api/v1/metadata/s/sk/k"):
+            assert api_group(method, path) is None, (method, path)
     srv = start_server(tmp_path / "data", command="ingest", workers=1)
     try:
         with srv.client() as c:
