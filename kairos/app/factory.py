@@ -37,6 +37,7 @@ from kairos.app.features import bp as features_bp
 from kairos.app.gating import register as register_gating
 from kairos.app.health import bp as health_bp
 from kairos.app.meta import metricnames_bp, tagnames_bp, tagvalues_bp, version_bp
+from kairos.app.metadata import bp as metadata_bp
 from kairos.app.metrics import register as register_metrics
 from kairos.app.prometheus import bp as prometheus_bp
 from kairos.app.state import WorkerState, draining_flag_path
@@ -67,6 +68,7 @@ def create_app(config: Config) -> Sanic:
     for bp in (cors_bp, features_bp, tagnames_bp, tagvalues_bp):
         app.blueprint(bp)
     app.blueprint(prometheus_bp)
+    app.blueprint(metadata_bp)
     register_compression(app)
 
     @app.before_server_start

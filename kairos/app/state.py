@@ -11,6 +11,7 @@ from kairos.app.backpressure import Admission
 from kairos.config import Config
 from kairos.query.cache import QueryCache, WriteVersions
 from kairos.storage import Datastore, open_store
+from kairos.storage.metadata import MetadataStore, open_metadata
 from kairos.storage.wal import WalWriter
 
 __all__ = ["DRAINING_FLAG", "WorkerState", "draining_flag_path"]
@@ -32,6 +33,7 @@ class WorkerState:
     wal: WalWriter
     store: Datastore
     admission: Admission
+    metadata: MetadataStore | None = None
     cache: QueryCache | None = None
     ingested_points: int = 0
     ingest_requests: int = 0
@@ -39,10 +41,12 @@ class WorkerState:
 
     @classmethod
     def open(cls, config: Config) -> WorkerState:
+        store = open_store(config)
         return cls(
             config=config,
             wal=WalWriter(config.data_dir),
-            store=open_store(config),
+            store=store,
+            metadata=open_metadata(config, store),
             admission=Admission(config.max_memory_mb, config.wal_max_backlog_mb),
             cache=(
                 QueryCache(int(config.cache_max_mb * 1024 * 1024), WriteVersions(config.data_dir))
@@ -69,4 +73,6 @@ class WorkerState:
 
     def close(self) -> None:
         self.wal.close()
+        if self.metadata is not None:
+            self.metadata.close()
         self.store.close()
