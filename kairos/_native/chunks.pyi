@@ -1,0 +1,26 @@
+import numpy as np
+import numpy.typing as npt
+
+_Buffer = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
+
+def max_encoded_size(n: int) -> int: ...
+def encode_long(
+    ts: npt.NDArray[np.int64],
+    values: npt.NDArray[np.int64],
+    kind: int,
+    k: int,
+    out: npt.NDArray[np.uint8],
+) -> int: ...
+def encode_double(
+    ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64], out: npt.NDArray[np.uint8]
+) -> int: ...
+def find_decimal(values: npt.NDArray[np.float64], out: npt.NDArray[np.int64]) -> int: ...
+def header(buf: _Buffer, out: npt.NDArray[np.int64]) -> int: ...
+def decode(buf: _Buffer, ts: npt.NDArray[np.int64], values: npt.NDArray[np.int64]) -> int: ...
+def headers(bufs: list[_Buffer], out: npt.NDArray[np.int64]) -> tuple[int, int]: ...
+def decode_list(
+    bufs: list[_Buffer],
+    picked: npt.NDArray[np.uint8],
+    ts: npt.NDArray[np.int64],
+    values: npt.NDArray[np.int64],
+) -> tuple[int, int]: ...
