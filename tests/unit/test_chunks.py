@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import mmap
+
 import numpy as np
 import pytest
 
@@ -202,3 +205,48 @@ def test_encode_validates_its_arguments() -> None:
         encode_chunk(np.array([1, 2], I64), np.zeros(2, np.float32))
     with pytest.raises(ChunkError, match="shapes"):
         encode_chunk(np.array([1, 2], I64), np.zeros(3, F64))
+
+
+@pytest.fixture
+def guarded():
+    """A writable page followed by an inaccessible one: reading past a buffer that ends at the
+    page boundary is a segmentation fault instead of a silent out-of-bounds read."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    page = mmap.PAGESIZE
+    mem = mmap.mmap(-1, 2 * page)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(mem))
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    prot_none = 0
+    assert libc.mprotect(base + page, page, prot_none) == 0, ctypes.get_errno()
+
+    def place(buf: bytes) -> memoryview:
+        mem[page - len(buf) : page] = buf
+        return memoryview(mem)[page - len(buf) : page]
+
+    yield place
+    libc.mprotect(base + page, page, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def test_corrupt_chunks_never_read_past_the_buffer(guarded) -> None:
+    rng = np.random.default_rng(11)
+    n = 300
+    ts = np.cumsum(rng.integers(1, 20_000, n)).astype(I64)
+    sets = [
+        np.cumsum(rng.integers(-(2**40), 2**40, n)).astype(I64),
+        np.round(np.cumsum(rng.normal(0, 1, n)), 2),
+        np.cumsum(rng.normal(0, 1, n)),
+    ]
+    for values in sets:
+        chunk = encode_chunk(ts, values)
+        for _ in range(300):
+            buf = bytearray(chunk[: rng.integers(1, len(chunk) + 1)])
+            for _ in range(rng.integers(0, 4)):
+                buf[rng.integers(0, len(buf))] = rng.integers(0, 256)
+            view = guarded(bytes(buf))
+            try:
+                decode_chunk(view)
+                decode_chunks([view], -(2**63), 2**63 - 1)
+            except ChunkError:
+                pass
+            finally:
+                view.release()
