@@ -359,50 +359,6 @@ def max_encoded_size(Py_ssize_t n):
     return 64 + 64 + 20 * n
 
 
-def encode_long(const ts_t[::1] ts, const int64_t[::1] values, int kind, int k, uint8_t[::1] out):
-    """Encode a chunk of integers: int64 values (kind 0) or doubles as integers / 10**k (kind 1).
-
-    Parameters
-    ----------
-    ts : int64 array, shape (n,), n >= 1, strictly ascending (not checked)
-    values : int64 array, shape (n,)
-    kind : int
-        0 long, 1 double (decimal encoding with exponent ``k``).
-    k : int
-        0..9, 0 for longs.
-    out : uint8 array, shape (>= max_encoded_size(n),)
-
-    Returns
-    -------
-    int
-        The encoded length.
-    """
-    cdef Py_ssize_t n = ts.shape[0], r
-    with nogil:
-        r = _encode(&ts[0], n, &values[0], kind, VENC_DECIMAL if kind else VENC_LONG, k, &out[0])
-    return r
-
-
-def encode_double(const ts_t[::1] ts, const f64_t[::1] values, uint8_t[::1] out):
-    """Encode a chunk of doubles with Gorilla XOR (lossless for every bit pattern).
-
-    Parameters
-    ----------
-    ts : int64 array, shape (n,), n >= 1, strictly ascending (not checked)
-    values : float64 array, shape (n,)
-    out : uint8 array, shape (>= max_encoded_size(n),)
-
-    Returns
-    -------
-    int
-        The encoded length.
-    """
-    cdef Py_ssize_t n = ts.shape[0], r
-    with nogil:
-        r = _encode(&ts[0], n, &values[0], 1, VENC_XOR, 0, &out[0])
-    return r
-
-
 cdef int _find_decimal(const f64_t* values, Py_ssize_t n, int64_t* out) noexcept nogil:
     cdef Py_ssize_t i
     cdef int k
@@ -429,26 +385,6 @@ cdef int _find_decimal(const f64_t* values, Py_ssize_t n, int64_t* out) noexcept
         if ok:
             return k
     return -1
-
-
-def find_decimal(const f64_t[::1] values, int64_t[::1] out):
-    """Smallest k in 0..9 such that every value is exactly ``integer / 10**k``.
-
-    Parameters
-    ----------
-    values : float64 array, shape (n,)
-    out : int64 array, shape (n,)
-        Receives the integers (``rint(value * 10**k)``) when k is found.
-
-    Returns
-    -------
-    int
-        k, or -1 (some value is NaN, infinite, -0.0, beyond 2**53 * 10**-k or not decimal).
-    """
-    cdef int k
-    with nogil:
-        k = _find_decimal(&values[0], values.shape[0], &out[0])
-    return k
 
 
 # --------------------------------------------------------------------------- decoder
@@ -846,3 +782,43 @@ def decode_list(list bufs, const uint8_t[::1] picked, ts_t[::1] ts, int64_t[::1]
             return i, rc
         pos += h[H_COUNT]
     return -1, 0
+
+
+def encode(
+    const ts_t[::1] ts, const int64_t[::1] words, bint is_double, uint8_t[::1] out,
+    int64_t[::1] scratch,
+):
+    """Check the timestamps, pick the encodings and encode a chunk, in one call.
+
+    Parameters
+    ----------
+    ts : int64 array, shape (n,), n >= 1
+    words : int64 array, shape (n,)
+        The longs, or the doubles' bits (a float64 array's ``.view(np.int64)``).
+    is_double : bool
+    out : uint8 array, shape (>= max_encoded_size(n),)
+    scratch : int64 array, shape (n,) for doubles (the DECIMAL integers), else any
+
+    Returns
+    -------
+    int
+        The encoded length, or ``-i`` when ``ts[i] <= ts[i - 1]``.
+    """
+    cdef Py_ssize_t i, n = ts.shape[0], r = 0
+    cdef int k
+    with nogil:
+        for i in range(1, n):
+            if ts[i] <= ts[i - 1]:
+                r = -i
+                break
+        if r < 0:
+            pass
+        elif not is_double:
+            r = _encode(&ts[0], n, &words[0], 0, VENC_LONG, 0, &out[0])
+        else:
+            k = _find_decimal(<const f64_t*>&words[0], n, &scratch[0])
+            if k >= 0:
+                r = _encode(&ts[0], n, &scratch[0], 1, VENC_DECIMAL, k, &out[0])
+            else:
+                r = _encode(&ts[0], n, &words[0], 1, VENC_XOR, 0, &out[0])
+    return r

@@ -58,7 +58,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from kairos._native import chunks as _k
 from kairos.errors import KairosError
@@ -96,23 +95,6 @@ def _check(rc: int) -> None:
         raise ChunkError(_MESSAGES.get(rc, f"corrupt chunk (status {rc})"))
 
 
-def _validate(ts: npt.ArrayLike, values: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    ts_a = np.asarray(ts)
-    values_a = np.asarray(values)
-    if ts_a.dtype != np.int64:
-        raise ChunkError(f"timestamps must be int64, not {ts_a.dtype}")
-    if values_a.dtype not in (np.int64, np.float64):
-        raise ChunkError(f"values must be int64 or float64, not {values_a.dtype}")
-    if ts_a.ndim != 1 or values_a.shape != ts_a.shape:
-        raise ChunkError(f"shapes {ts_a.shape} and {values_a.shape}: want two equal 1-d arrays")
-    if ts_a.shape[0] == 0:
-        raise ChunkError("a chunk holds at least one point")
-    if ts_a.shape[0] > 1 and not (ts_a[1:] > ts_a[:-1]).all():
-        i = int(np.argmin(ts_a[1:] > ts_a[:-1])) + 1
-        raise ChunkError(f"timestamps not strictly ascending at index {i}: {int(ts_a[i])}")
-    return np.ascontiguousarray(ts_a), np.ascontiguousarray(values_a)
-
-
 def encode_chunk(ts: np.ndarray, values: np.ndarray) -> bytes:
     """Encode one chunk.
 
@@ -126,19 +108,34 @@ def encode_chunk(ts: np.ndarray, values: np.ndarray) -> bytes:
     Returns
     -------
     bytes
+
+    Raises
+    ------
+    ChunkError
+        Bad dtypes or shapes, no points, or timestamps not strictly ascending.
     """
-    ts, values = _validate(ts, values)
+    ts = np.asarray(ts)
+    values = np.asarray(values)
+    if ts.dtype != np.int64:
+        raise ChunkError(f"timestamps must be int64, not {ts.dtype}")
+    if values.dtype != np.int64 and values.dtype != np.float64:
+        raise ChunkError(f"values must be int64 or float64, not {values.dtype}")
+    if ts.ndim != 1 or values.shape != ts.shape:
+        raise ChunkError(f"shapes {ts.shape} and {values.shape}: want two equal 1-d arrays")
     n = ts.shape[0]
+    if n == 0:
+        raise ChunkError("a chunk holds at least one point")
+    is_double = values.dtype == np.float64
     out = np.empty(_k.max_encoded_size(n), np.uint8)
-    if values.dtype == np.int64:
-        size = _k.encode_long(ts, values, LONG_CHUNK, 0, out)
-    else:
-        ints = np.empty(n, np.int64)
-        k = _k.find_decimal(values, ints)
-        if k >= 0:
-            size = _k.encode_long(ts, ints, DOUBLE_CHUNK, k, out)
-        else:
-            size = _k.encode_double(ts, values, out)
+    size = _k.encode(
+        np.ascontiguousarray(ts),
+        np.ascontiguousarray(values).view(np.int64),
+        is_double,
+        out,
+        np.empty(n if is_double else 1, np.int64),
+    )
+    if size <= 0:
+        raise ChunkError(f"timestamps not strictly ascending at index {-size}: {int(ts[-size])}")
     return out[:size].tobytes()
 
 
