@@ -157,7 +157,7 @@ cdef inline uint64_t _br_take(BitReader* r, int n) noexcept nogil:
 cdef inline int _br_get(BitReader* r, int n, uint64_t* v) noexcept nogil:
     """Read 0 <= n <= 64 bits into ``v``; 0, or -1 when the stream ends first."""
     cdef uint64_t hi
-    if n > 32:
+    if n > 56:
         if _br_get(r, n - 32, &hi) < 0 or _br_get(r, 32, v) < 0:
             return -1
         v[0] |= hi << 32
