@@ -328,8 +328,27 @@ cdef Py_ssize_t _encode_xor(const uint64_t* v, Py_ssize_t n, uint8_t* out) noexc
     return w.pos
 
 
+cdef Py_ssize_t _encode_patches(
+    const uint64_t* words, const int64_t* patches, Py_ssize_t npatch, uint8_t* out
+) noexcept nogil:
+    """DECIMAL's exceptions: their number, then each one's position gap and 64 bits."""
+    cdef Py_ssize_t j, pos = _put_uvarint(out, 0, <uint64_t>npatch)
+    cdef int64_t prev = -1
+    cdef int b
+    cdef uint64_t u
+    for j in range(npatch):
+        pos = _put_uvarint(out, pos, <uint64_t>(patches[j] - prev - 1))
+        prev = patches[j]
+        u = words[prev]
+        for b in range(8):
+            out[pos + b] = <uint8_t>(u >> (8 * b))
+        pos += 8
+    return pos
+
+
 cdef Py_ssize_t _encode(
-    const ts_t* ts, Py_ssize_t n, const void* values, int kind, int venc, int k, uint8_t* out
+    const ts_t* ts, Py_ssize_t n, const void* values, int kind, int venc, int k, uint8_t* out,
+    const uint64_t* words=NULL, const int64_t* patches=NULL, Py_ssize_t npatch=0,
 ) noexcept nogil:
     cdef int tsenc = _ts_mode(ts, n)
     cdef int flags = kind | (venc << 1) | (tsenc << 3) | (k << 4)
@@ -348,6 +367,8 @@ cdef Py_ssize_t _encode(
     if venc == VENC_XOR:
         pos += _encode_xor(<const uint64_t*>values, n, out + pos)
     else:
+        if venc == VENC_DECIMAL:
+            pos += _encode_patches(words, patches, npatch, out + pos)
         pos += _encode_for(<const int64_t*>values, n, out + pos)
     return pos
 
@@ -359,30 +380,48 @@ def max_encoded_size(Py_ssize_t n):
     return 64 + 64 + 20 * n
 
 
-cdef int _find_decimal(const f64_t* values, Py_ssize_t n, int64_t* out) noexcept nogil:
-    cdef Py_ssize_t i
+cdef int _find_decimal(
+    const f64_t* values, Py_ssize_t n, int64_t* out, int64_t* patches, Py_ssize_t* npatch
+) noexcept nogil:
+    """Smallest k in 0..9 such that all values but at most n // 32 are exactly int / 10**k.
+
+    Fills ``out`` with the integers (an exception gets its predecessor's, or the first good
+    one's), ``patches`` with the exceptions' positions and ``npatch`` with their number.
+    """
+    cdef Py_ssize_t i, bad, first_good, limit = n // 32
     cdef int k
     cdef double p, x, back
-    cdef int64_t iv
+    cdef int64_t iv = 0
     cdef uint64_t a, b
     cdef bint ok
     for k in range(MAX_DECIMALS + 1):
         p = P10[k]
-        ok = True
+        bad = 0
+        first_good = -1
         for i in range(n):
             x = values[i] * p
-            if not fabs(x) < 9007199254740992.0:  # 2**53; false for NaN too
-                ok = False
-                break
-            iv = <int64_t>rint(x)
-            back = (<double>iv) / p
-            memcpy(&a, &back, 8)
-            memcpy(&b, &values[i], 8)
-            if a != b:
-                ok = False
-                break
-            out[i] = iv
-        if ok:
+            ok = fabs(x) < 9007199254740992.0  # 2**53; false for NaN too
+            if ok:
+                iv = <int64_t>rint(x)
+                back = (<double>iv) / p
+                memcpy(&a, &back, 8)
+                memcpy(&b, &values[i], 8)
+                ok = a == b
+            if ok:
+                out[i] = iv
+                if first_good < 0:
+                    first_good = i
+            else:
+                if bad == limit:
+                    bad += 1
+                    break
+                patches[bad] = i
+                bad += 1
+                out[i] = out[i - 1] if i > 0 else 0
+        if bad <= limit:
+            for i in range(first_good):
+                out[i] = out[first_good]
+            npatch[0] = bad
             return k
     return -1
 
@@ -642,10 +681,51 @@ cdef Py_ssize_t _decode_xor(
     return start + _br_used_bytes(&r, start)
 
 
+cdef Py_ssize_t _skip_patches(
+    const uint8_t* buf, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t n
+) noexcept nogil:
+    """Check DECIMAL's exceptions; the position after them or a negative ``ERR_*`` code."""
+    cdef uint64_t npatch, gap
+    cdef uint64_t _j, at = 0
+    pos = _get_uvarint(buf, pos, end, &npatch)
+    if pos < 0:
+        return ERR_TRUNCATED
+    if npatch > <uint64_t>(n // 32):
+        return ERR_VALUES
+    for _j in range(npatch):
+        pos = _get_uvarint(buf, pos, end, &gap)
+        if pos < 0:
+            return ERR_TRUNCATED
+        if gap >= <uint64_t>n - at:
+            return ERR_VALUES
+        at += gap + 1
+        if end - pos < 8:
+            return ERR_TRUNCATED
+        pos += 8
+    return pos
+
+
+cdef void _apply_patches(const uint8_t* buf, Py_ssize_t pos, int64_t* values) noexcept nogil:
+    # only after _skip_patches accepted the section
+    cdef uint64_t npatch = 0, gap = 0, u
+    cdef uint64_t _j
+    cdef int64_t at = -1
+    cdef int b
+    pos = _get_uvarint(buf, pos, pos + 10, &npatch)
+    for _j in range(npatch):
+        pos = _get_uvarint(buf, pos, pos + 10, &gap)
+        at += <int64_t>gap + 1
+        u = 0
+        for b in range(8):
+            u |= (<uint64_t>buf[pos + b]) << (8 * b)
+        values[at] = <int64_t>u
+        pos += 8
+
+
 cdef int _decode(const uint8_t* buf, Py_ssize_t size, ts_t* ts, int64_t* values) noexcept nogil:
     cdef int64_t[H_FIELDS] h
     cdef int rc, venc, k
-    cdef Py_ssize_t i, n, pos
+    cdef Py_ssize_t i, n, pos, patches
     cdef double p, x
     rc = _parse_header(buf, size, h)
     if rc < 0:
@@ -660,6 +740,11 @@ cdef int _decode(const uint8_t* buf, Py_ssize_t size, ts_t* ts, int64_t* values)
     if venc == VENC_XOR:
         pos = _decode_xor(buf, pos, size, n, <uint64_t*>values)
     else:
+        patches = pos
+        if venc == VENC_DECIMAL:
+            pos = _skip_patches(buf, pos, size, n)
+            if pos < 0:
+                return <int>pos
         pos = _decode_for(buf, pos, size, n, values)
     if pos < 0:
         return <int>pos
@@ -671,6 +756,7 @@ cdef int _decode(const uint8_t* buf, Py_ssize_t size, ts_t* ts, int64_t* values)
         for i in range(n):
             x = (<double>values[i]) / p
             memcpy(&values[i], &x, 8)  # the caller's float64 array, viewed as int64
+        _apply_patches(buf, patches, values)
     return 0
 
 
@@ -797,14 +883,14 @@ def encode(
         The longs, or the doubles' bits (a float64 array's ``.view(np.int64)``).
     is_double : bool
     out : uint8 array, shape (>= max_encoded_size(n),)
-    scratch : int64 array, shape (n,) for doubles (the DECIMAL integers), else any
+    scratch : int64 array, shape (2 * n,) for doubles (DECIMAL integers and exceptions)
 
     Returns
     -------
     int
         The encoded length, or ``-i`` when ``ts[i] <= ts[i - 1]``.
     """
-    cdef Py_ssize_t i, n = ts.shape[0], r = 0
+    cdef Py_ssize_t i, n = ts.shape[0], r = 0, npatch
     cdef int k
     with nogil:
         for i in range(1, n):
@@ -816,9 +902,12 @@ def encode(
         elif not is_double:
             r = _encode(&ts[0], n, &words[0], 0, VENC_LONG, 0, &out[0])
         else:
-            k = _find_decimal(<const f64_t*>&words[0], n, &scratch[0])
+            k = _find_decimal(<const f64_t*>&words[0], n, &scratch[0], &scratch[n], &npatch)
             if k >= 0:
-                r = _encode(&ts[0], n, &scratch[0], 1, VENC_DECIMAL, k, &out[0])
+                r = _encode(
+                    &ts[0], n, &scratch[0], 1, VENC_DECIMAL, k, &out[0],
+                    <const uint64_t*>&words[0], &scratch[n], npatch,
+                )
             else:
                 r = _encode(&ts[0], n, &words[0], 1, VENC_XOR, 0, &out[0])
     return r

@@ -44,6 +44,7 @@ GOLDEN_DECIMAL = bytes.fromhex(
     "03"  # ts_len
     "0a"  # first delta 10
     "8005"  # dod 5: '10' + 14-bit 5 = 0b10_00000000000101
+    "00"  # no exceptions
     "ac02"  # uvarint(zz(150)) = uvarint(300)
     "31"  # block of deltas -25, -25: uvarint(zz(lo = -25)) = uvarint(49)
     "00"  # width 0: no bits
@@ -60,10 +61,26 @@ GOLDEN_XOR = bytes.fromhex(
     "00"  # '0' (same value), padded with zero bits
 )
 
+# ts 0..31 (constant interval); doubles 1.5 but -0.0 at index 3: DECIMAL with one exception
+GOLDEN_PATCHED = bytes.fromhex(
+    "13"  # flags: double | DECIMAL << 1 | CONSTANT << 3 | 1 << 4
+    "20"  # count 32
+    "00"  # uvarint(zz(0))
+    "1f"  # uvarint(31 - 0)
+    "00"  # ts_len
+    "01"  # one exception (32 // 32 allowed)
+    "03"  # at position 0 + 3
+    "0000000000000080"  # -0.0, little-endian
+    "1e"  # uvarint(zz(15)): 1.5 = 15 / 10**1
+    "00"  # block of 31 deltas 0 (the exception's placeholder is its predecessor's 15): lo = 0
+    "00"  # width 0
+)
+
 GOLDEN = [
     (GOLDEN_LONG, np.array([1000, 2000, 3000], I64), np.array([1, 2, 4], I64)),
     (GOLDEN_DECIMAL, np.array([0, 10, 25], I64), np.array([1.5, 1.25, 1.0], F64)),
     (GOLDEN_XOR, np.array([0, 1], I64), np.array([0.1 + 0.2, 0.1 + 0.2], F64)),
+    (GOLDEN_PATCHED, np.arange(32, dtype=I64), np.array([1.5] * 3 + [-0.0] + [1.5] * 28, F64)),
 ]
 
 
@@ -105,9 +122,9 @@ def test_constant_interval_costs_no_timestamp_bits() -> None:
     ts = 1_700_000_000_000 + 10_000 * np.arange(n, dtype=I64)
     values = np.full(n, 42.5)
     regular = encode_chunk(ts, values)
-    # header (1 + 3 + 6 + 5 + 1 bytes) + the first value (425 / 10) + 2 bytes a block of 128
-    # width-0 deltas
-    assert len(regular) == 16 + 2 + 2 * ((n - 1 + 127) // 128)
+    # header (1 + 3 + 6 + 5 + 1 bytes) + no exceptions + the first value (425 / 10) + 2 bytes a
+    # block of 128 width-0 deltas
+    assert len(regular) == 16 + 1 + 2 + 2 * ((n - 1 + 127) // 128)
     jittered = ts.copy()
     jittered[n // 2] += 3  # two dods of +-3: 16 bits each, every other point 1 bit
     assert len(encode_chunk(jittered, values)) - len(regular) == pytest.approx(n / 8, abs=16)
@@ -184,6 +201,8 @@ def test_every_truncation_raises(golden: bytes, ts: np.ndarray, values: np.ndarr
         (GOLDEN_DECIMAL[:3] + b"\x1a" + GOLDEN_DECIMAL[4:], "corrupt chunk timestamps"),
         (GOLDEN_LONG[:-2] + b"\x41\x02", "corrupt chunk values"),  # width 65
         (GOLDEN_XOR[:-1] + b"\x80", "corrupt chunk values"),  # '10' with no window yet
+        (GOLDEN_PATCHED[:5] + b"\x02" + GOLDEN_PATCHED[6:], "corrupt chunk values"),  # 2 > 32 // 32
+        (GOLDEN_PATCHED[:6] + b"\x20" + GOLDEN_PATCHED[7:], "corrupt chunk values"),  # position 32
     ],
 )
 def test_corrupt_input_raises_chunk_error(buf: bytes, message: str) -> None:
@@ -250,3 +269,22 @@ def test_corrupt_chunks_never_read_past_the_buffer(guarded) -> None:
                 pass
             finally:
                 view.release()
+
+
+def test_a_few_nan_and_negative_zero_keep_the_decimal_encoding() -> None:
+    rng = np.random.default_rng(3)
+    n = 120
+    ts = np.arange(n, dtype=I64) * 10_000
+    values = np.round(np.cumsum(rng.normal(0, 0.5, n)), 2)
+    decimal = len(encode_chunk(ts, values))
+    values[[5, 77, 100]] = [
+        np.nan,
+        -0.0,
+        np.frombuffer(b"\x01\x00\x00\x00\x00\x00\xf8\x7f", F64)[0],
+    ]
+    patched = encode_chunk(ts, values)
+    assert patched[0] == 0x23  # double, DECIMAL, CONSTANT, k = 2
+    assert len(patched) - decimal < 3 * 10
+    assert decode_chunk(patched)[1].view(I64).tolist() == values.view(I64).tolist()
+    values[110] = np.inf  # a fourth exception is one too many for 120 points: XOR
+    assert encode_chunk(ts, values)[0] == 0x05

@@ -62,17 +62,34 @@ class _Bits:
         return (self.value << pad).to_bytes((self.n + pad) // 8, "big")
 
 
-def _find_decimal(values: np.ndarray) -> tuple[int, np.ndarray] | None:
+def _find_decimal(values: np.ndarray) -> tuple[int, np.ndarray, list[int]] | None:
+    """``(k, integers, exception positions)``: the smallest k with at most n // 32 exceptions."""
+    n = len(values)
     for k in range(_MAX_DECIMALS + 1):
         p = 10.0**k
         with np.errstate(over="ignore", invalid="ignore"):
             x = values * p
-        if not (np.abs(x) < 2.0**53).all():
+            good = np.abs(x) < 2.0**53
+            ints = np.where(good, np.rint(np.where(good, x, 0.0)), 0.0).astype(np.int64)
+        good &= (ints.astype(np.float64) / p).view(np.int64) == values.view(np.int64)
+        bad = np.flatnonzero(~good).tolist()
+        if len(bad) > n // 32:
             continue
-        ints = np.rint(x).astype(np.int64)
-        if (ints.astype(np.float64) / p).view(np.int64).tolist() == values.view(np.int64).tolist():
-            return k, ints
+        filled = ints.tolist()
+        first_good = int(np.argmax(good))
+        for i in bad:  # an exception takes its predecessor's integer, or the first good one's
+            filled[i] = filled[i - 1] if i > first_good else filled[first_good]
+        return k, np.array(filled, np.int64), bad
     return None
+
+
+def _encode_patches(values: np.ndarray, bad: list[int]) -> bytes:
+    out = bytearray(_uvarint(len(bad)))
+    prev = -1
+    for i in bad:
+        out += _uvarint(i - prev - 1) + values[i : i + 1].tobytes()  # little-endian bits
+        prev = i
+    return bytes(out)
 
 
 def _encode_ts(ts: list[int]) -> bytes:
@@ -149,8 +166,9 @@ def encode_chunk(ts: np.ndarray, values: np.ndarray) -> bytes:
         kind = 1
         found = _find_decimal(values)
         if found is not None:
-            k, ints = found
-            venc, section = _DECIMAL, _encode_for([int(v) for v in ints])
+            k, ints, bad = found
+            section = _encode_patches(values, bad) + _encode_for([int(v) for v in ints])
+            venc = _DECIMAL
         else:
             k = 0
             venc, section = _XOR, _encode_xor([int(w) & _M64 for w in values.view(np.int64)])
@@ -283,7 +301,17 @@ def decode_chunk(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
     if venc == _XOR:
         words = _decode_xor(buf[r.pos :], n)
         return ts, np.array([_s64(w) for w in words], np.int64).view(np.float64)
-    ints = np.array(_decode_for(r, n), np.int64)
+    patches = {}
     if venc == _DECIMAL:
-        return ts, ints.astype(np.float64) / 10.0 ** (flags >> 4)
-    return ts, ints
+        at = -1
+        for _ in range(r.uvarint()):
+            at += r.uvarint() + 1
+            patches[at] = buf[r.pos : r.pos + 8]
+            r.pos += 8
+    ints = np.array(_decode_for(r, n), np.int64)
+    if venc == _LONG:
+        return ts, ints
+    values = ints.astype(np.float64) / 10.0 ** (flags >> 4)
+    for at, raw in patches.items():
+        values[at] = np.frombuffer(raw, np.float64)[0]
+    return ts, values

@@ -31,13 +31,22 @@ first, the last byte padded with zero bits (Gorilla's buckets, widened for milli
     '1110' + 20 bits        -2**19 <= dod < 2**19
     '1111' + 64 bits        anything else
 
-Values, LONG and DECIMAL: ``uvarint(zz(v[0]))``, then the ``count - 1`` deltas
-``v[i] - v[i-1]`` in blocks of 128 (the last one shorter): ``uvarint(zz(lo))  width:u8  bits``
-where ``lo`` is the block's smallest delta (as int64), ``width`` (0..64) the bit length of the
-largest ``delta - lo`` and ``bits`` the ``delta - lo`` values packed LSB first,
-``ceil(m * width / 8)`` bytes for m deltas.  DECIMAL stores doubles that are all exactly
-``integer / 10**k`` (bit for bit, so never NaN, infinities or -0.0) as those integers; ``k``
-is the smallest exponent that works.
+Values, LONG: ``uvarint(zz(v[0]))``, then the ``count - 1`` deltas ``v[i] - v[i-1]`` in
+blocks of 128 (the last one shorter): ``uvarint(zz(lo))  width:u8  bits`` where ``lo`` is the
+block's smallest delta (as int64), ``width`` (0..64) the bit length of the largest
+``delta - lo`` and ``bits`` the ``delta - lo`` values packed LSB first, ``ceil(m * width / 8)``
+bytes for m deltas.
+
+Values, DECIMAL: doubles that are exactly ``integer / 10**k`` -- ``rint(v * 10**k)`` below
+2**53 in magnitude and ``float(integer) / 10**k`` giving back the same 64 bits -- stored as
+those integers, except at most ``count // 32`` exceptions (NaN, infinities, -0.0, 0.1 + 0.2,
+...); ``k`` is the smallest exponent in 0..9 that leaves few enough exceptions::
+
+    npatch:uvarint  npatch x (uvarint(gap)  bits:8 bytes little-endian)  LONG section
+
+``gap`` is the exception's position minus the previous one's minus 1 (the first: its
+position).  The LONG section holds the integers, an exception taking its predecessor's (or,
+before the first good value, the first good value's) so that it costs no delta.
 
 Values, XOR (every other double): Gorilla's XOR encoding, MSB first, the last byte padded with
 zero bits: the first value's 64 bits, then for each later value ``x = bits ^ previous bits``::
@@ -132,7 +141,7 @@ def encode_chunk(ts: np.ndarray, values: np.ndarray) -> bytes:
         np.ascontiguousarray(values).view(np.int64),
         is_double,
         out,
-        np.empty(n if is_double else 1, np.int64),
+        np.empty(2 * n if is_double else 1, np.int64),
     )
     if size <= 0:
         raise ChunkError(f"timestamps not strictly ascending at index {-size}: {int(ts[-size])}")
