@@ -375,8 +375,9 @@ cdef Py_ssize_t _encode(
 
 def max_encoded_size(Py_ssize_t n):
     """Upper bound of an encoded chunk of ``n`` points, in bytes."""
-    # header <= 41 bytes; timestamps <= 10 + 68 bits a point; values <= 10 + 77 bits a point
-    # (XOR) or 10 + 64 bits a point + 11 bytes a block (frame of reference)
+    # header <= 41 bytes (the timestamps are first written at offset 64); timestamps <= 10 + 68
+    # bits a point; values <= 8 + 77 bits a point (XOR), or 10 + 18 bytes an exception (at most
+    # n // 32) + 10 + 64 bits a point + 11 bytes a block of 128 (DECIMAL / LONG)
     return 64 + 64 + 20 * n
 
 
