@@ -1,0 +1,166 @@
+"""The chunk codec's Cython kernels agree byte for byte with the reference and round-trip."""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from kairos.storage.embedded import _chunks_reference as R
+from kairos.storage.embedded.chunks import (
+    ChunkError,
+    chunk_info,
+    decode_chunk,
+    decode_chunks,
+    encode_chunk,
+)
+
+prop = settings(deadline=None, max_examples=300)
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+GAPS = st.one_of(
+    st.integers(1, 20),
+    st.sampled_from([10_000, 60_000]),  # regular
+    st.integers(9_990, 10_010),  # jitter
+    st.integers(1, 2**40),  # huge gaps
+    st.integers(1, 2**62),
+)
+
+
+@st.composite
+def timestamps(draw, n: int) -> np.ndarray:
+    shape = draw(st.sampled_from(["regular", "jitter", "random"]))
+    first = draw(st.one_of(st.integers(INT64_MIN, INT64_MAX), st.integers(-(10**13), 10**13)))
+    if shape == "regular":
+        gaps = [draw(GAPS)] * (n - 1)
+    elif shape == "jitter":
+        step = draw(st.integers(1, 100_000))
+        gaps = [
+            step + draw(st.integers(-step + 1, 1000)) if draw(st.booleans()) else step
+            for _ in range(n - 1)
+        ]
+    else:
+        gaps = draw(st.lists(GAPS, min_size=n - 1, max_size=n - 1))
+    ts = [first]
+    for g in gaps:
+        ts.append(ts[-1] + g)
+    assume(ts[-1] <= INT64_MAX)
+    return np.array(ts, np.int64)
+
+
+SPECIAL = [math.nan, -math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, -5e-324, 2.2e-308, 1e308]
+
+
+@st.composite
+def doubles(draw, n: int) -> np.ndarray:
+    shape = draw(st.sampled_from(["bits", "floats", "special", "decimal", "almost", "walk"]))
+    if shape == "bits":  # arbitrary bit patterns: NaN payloads, denormals, ...
+        return np.frombuffer(draw(st.binary(min_size=8 * n, max_size=8 * n)), np.float64).copy()
+    if shape == "floats":
+        values = draw(st.lists(st.floats(), min_size=n, max_size=n))
+    elif shape == "special":
+        values = draw(st.lists(st.sampled_from(SPECIAL) | st.floats(-5, 5), min_size=n, max_size=n))
+    elif shape in ("decimal", "almost"):
+        k = draw(st.integers(0, 9))
+        ints = draw(st.lists(st.integers(-(10**12), 10**12), min_size=n, max_size=n))
+        values = [i / 10**k for i in ints]
+        if shape == "almost":  # one value that defeats the decimal detection
+            values[draw(st.integers(0, n - 1))] = draw(
+                st.sampled_from([0.1 + 0.2, -0.0, math.nan, 1e300, 1 / 3])
+            )
+    else:
+        step = draw(st.floats(0.001, 100))
+        values = list(50 + np.cumsum(np.full(n, step) * draw(st.sampled_from([1, -1]))))
+        values = [round(v, draw(st.sampled_from([2, 17]))) for v in values]
+    return np.array(values, np.float64)
+
+
+@st.composite
+def longs(draw, n: int) -> np.ndarray:
+    shape = draw(st.sampled_from(["any", "extremes", "counter", "constant"]))
+    if shape == "any":
+        return np.array(
+            draw(st.lists(st.integers(INT64_MIN, INT64_MAX), min_size=n, max_size=n)), np.int64
+        )
+    if shape == "extremes":
+        pick = st.sampled_from([INT64_MIN, INT64_MAX, 0, -1, 1, INT64_MIN + 1, INT64_MAX - 1])
+        return np.array(draw(st.lists(pick, min_size=n, max_size=n)), np.int64)
+    start = draw(st.integers(INT64_MIN, INT64_MAX))
+    if shape == "constant":
+        return np.full(n, start, np.int64)
+    incs = np.array(draw(st.lists(st.integers(0, 10**6), min_size=n, max_size=n)), np.uint64)
+    return (np.uint64(start % 2**64) + np.cumsum(incs, dtype=np.uint64)).view(np.int64)
+
+
+@st.composite
+def chunks(draw, max_size: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    n = draw(st.one_of(st.just(1), st.integers(1, 5), st.integers(1, max_size)))
+    values = draw(st.one_of(doubles(n), longs(n)))
+    return draw(timestamps(n)), values
+
+
+def assert_same(ts: np.ndarray, values: np.ndarray, got: tuple[np.ndarray, np.ndarray]) -> None:
+    got_ts, got_values = got
+    assert got_ts.dtype == np.int64
+    assert got_values.dtype == values.dtype
+    assert got_ts.tolist() == ts.tolist()
+    assert got_values.view(np.int64).tolist() == values.view(np.int64).tolist()  # bit for bit
+
+
+@prop
+@given(chunks())
+def test_kernels_match_reference_and_round_trip(chunk) -> None:
+    ts, values = chunk
+    buf = encode_chunk(ts, values)
+    assert buf == R.encode_chunk(ts, values)
+    assert_same(ts, values, decode_chunk(buf))
+    assert_same(ts, values, R.decode_chunk(buf))
+    kind = 0 if values.dtype == np.int64 else 1
+    assert chunk_info(buf) == R.chunk_info(buf) == (len(ts), kind, int(ts[0]), int(ts[-1]))
+
+
+@prop
+@given(chunks(max_size=40), st.data())
+def test_decode_chunks_of_a_series(chunk, data) -> None:
+    ts, values = chunk
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(ts) - 1)), max_size=4))))
+    bounds = [0, *[c for c in cuts if c < len(ts)], len(ts)]
+    bufs = [encode_chunk(ts[a:b], values[a:b]) for a, b in pairwise(bounds)]
+    start = data.draw(st.integers(INT64_MIN, INT64_MAX) | st.sampled_from(ts.tolist()))
+    end = data.draw(st.integers(INT64_MIN, INT64_MAX) | st.sampled_from(ts.tolist()))
+    keep = (ts >= start) & (ts <= end)
+    assert_same(ts[keep], values[keep], decode_chunks(bufs, start, end))
+
+
+@prop
+@given(chunks(max_size=40), st.data())
+def test_corrupt_bytes_raise_chunk_error_or_decode(chunk, data) -> None:
+    ts, values = chunk
+    buf = bytearray(encode_chunk(ts, values))
+    for _ in range(data.draw(st.integers(1, 4))):
+        buf[data.draw(st.integers(0, len(buf) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(buf)))
+    corrupt = bytes(buf[:cut])
+    try:
+        got_ts, got_values = decode_chunk(corrupt)
+    except ChunkError:
+        return
+    count, _, min_ts, max_ts = chunk_info(corrupt)
+    assert len(got_ts) == len(got_values) == count
+    assert got_ts[0] == min_ts and got_ts[-1] == max_ts
+
+
+@prop
+@given(chunks(max_size=40))
+def test_every_truncation_raises(chunk) -> None:
+    ts, values = chunk
+    buf = encode_chunk(ts, values)
+    for i in range(len(buf)):
+        with pytest.raises(ChunkError):
+            decode_chunk(buf[:i])
