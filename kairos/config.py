@@ -86,6 +86,13 @@ class Config:
     """Backend: ``embedded`` (the built-in engine under ``data_dir``) or ``cassandra``
     (KairosDB's keyspace on Apache Cassandra; ``KAIROSDB_DATASTORE``).  The WAL stays under
     ``data_dir`` either way."""
+    datastore_retention_seconds: int = 0
+    """Embedded store: points with a timestamp older than now minus this many seconds are hidden
+    from queries at once and dropped by the next compaction; 0 keeps everything
+    (``KAIROSDB_DATASTORE_RETENTION_SECONDS``)."""
+    datastore_compaction_fanout: int = 8
+    """Embedded store: blocks of one level merged together into the next level
+    (``KAIROSDB_DATASTORE_COMPACTION_FANOUT``, at least 2)."""
     datastore_default_ttl: int = 0
     """TTL in seconds for points ingested with ttl 0; 0 keeps them forever
     (``KAIROSDB_DATASTORE_DEFAULT_TTL``)."""
@@ -196,6 +203,14 @@ class Config:
             )
         if self.writer_interval_ms < 0:
             raise ConfigError(f"writer.interval_ms: must be >= 0, got {self.writer_interval_ms!r}")
+        if self.datastore_retention_seconds < 0:
+            raise ConfigError(
+                f"datastore.retention_seconds: must be >= 0, got {self.datastore_retention_seconds!r}"
+            )
+        if self.datastore_compaction_fanout < 2:
+            raise ConfigError(
+                f"datastore.compaction_fanout: must be at least 2, got {self.datastore_compaction_fanout!r}"
+            )
         if self.datastore_default_ttl < 0:
             raise ConfigError(
                 f"datastore.default_ttl: must be >= 0, got {self.datastore_default_ttl!r}"
@@ -293,6 +308,8 @@ _ENV = {
     "KAIROSDB_MAX_BODY_MB": "ingestion_max_body_mb",
     "KAIROSDB_WRITER_INTERVAL_MS": "writer_interval_ms",
     "KAIROSDB_DATASTORE_DEFAULT_TTL": "datastore_default_ttl",
+    "KAIROSDB_DATASTORE_RETENTION_SECONDS": "datastore_retention_seconds",
+    "KAIROSDB_DATASTORE_COMPACTION_FANOUT": "datastore_compaction_fanout",
     "KAIROSDB_LOG_LEVEL": "log_level",
     "KAIROSDB_LOG_FORMAT": "log_format",
     "KAIROSDB_QUERY_MAX_POINTS": "query_max_points",

@@ -172,11 +172,13 @@ def run_tags_query(store: Datastore, query: Query) -> dict:
 
 
 def _select(store: Datastore, m: MetricQuery, start: int = LONG_MIN, end: int = LONG_MAX) -> list:
-    return [
-        s
-        for s in store.find_series(m.name, {}, start, end)
-        if all(f.matches(dict(s.tags).get(k)) for k, f in m.tags.items())
-    ]
+    # Literal tag values go to the store's index (postings); regex filters are applied here.
+    literal = {k: sorted(f.values) for k, f in m.tags.items() if not f.patterns}
+    rest = {k: f for k, f in m.tags.items() if f.patterns}
+    found = store.find_series(m.name, literal, start, end)
+    if not rest:
+        return found
+    return [s for s in found if all(f.matches(dict(s.tags).get(k)) for k, f in rest.items())]
 
 
 def _cache_key(q: Query, m: MetricQuery) -> tuple:

@@ -23,4 +23,10 @@ def open_store(config: Config, *, writer: bool = False) -> Datastore:
         return CassandraStore(config, writer=writer)
     from kairos.storage.embedded.store import EmbeddedStore
 
-    return EmbeddedStore(config.data_dir, writer=writer, default_ttl=config.datastore_default_ttl)
+    return EmbeddedStore(
+        config.data_dir,
+        writer=writer,
+        default_ttl=config.datastore_default_ttl,
+        fanout=config.datastore_compaction_fanout,
+        retention=config.datastore_retention_seconds,
+    )

@@ -55,7 +55,9 @@ class Datastore(Protocol):
         read only the index rows of that time range)."""
 
     def count(self, series: list[SeriesInfo], start: int, end: int) -> int:
-        """A cheap upper bound of the points :meth:`read` would return (query limits)."""
+        """A cheap estimate, without decoding, of the points :meth:`read` would read, used to
+        refuse a query over its point limit before decoding anything; it must not exceed
+        what is actually read (0 is valid).  The engine adds the rest after the read."""
 
     def read(
         self, series: list[SeriesInfo], start: int, end: int, limit: int = 0, order: str = "asc"

@@ -123,23 +123,46 @@ def test_checkpoint_positions_are_atomic_with_data(tmp_path) -> None:
 def test_recovery_drops_orphans_and_unreferenced_series(tmp_path) -> None:
     w = EmbeddedStore(str(tmp_path), writer=True)
     w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
-    (tmp_path / "segments" / "999999999999.arrow").write_bytes(b"half-written")
+    (tmp_path / "segments" / "999999999999.kblk").write_bytes(b"half-written")
     with open(tmp_path / "series.log", "ab") as f:
         f.write(b"\x00" * 7)  # a torn append of a new series
     w2 = EmbeddedStore(str(tmp_path), writer=True)
-    assert not (tmp_path / "segments" / "999999999999.arrow").exists()
+    assert not (tmp_path / "segments" / "999999999999.kblk").exists()
     w2.write(batch('[{"name":"n","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
     r = EmbeddedStore(str(tmp_path))
     assert r.metric_names() == ["m", "n"]
 
 
-def test_corrupt_segment_is_reported_by_name(tmp_path) -> None:
+def _block_path(tmp_path, w):
+    return tmp_path / "segments" / w._manifest["segments"][0]["name"]
+
+
+def test_bit_flip_in_a_chunk_is_reported_by_name_when_read(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    w.write(batch('[{"name":"m","datapoints":[[1,1],[2,2],[3,3]],"tags":{"h":"a"}}]'))
+    seg = _block_path(tmp_path, w)
+    data = bytearray(seg.read_bytes())
+    data[10] ^= 0x01  # inside the first chunk (after the 8-byte header)
+    seg.write_bytes(bytes(data))
+    r = EmbeddedStore(str(tmp_path))  # the index is intact: the block opens
+    with pytest.raises(CorruptFile, match=seg.name) as e:
+        read_all(r, "m")
+    assert "CRC" in str(e.value)
+
+
+@pytest.mark.parametrize("where", ["index", "truncated", "missing"])
+def test_damaged_block_is_reported_by_name_at_start(tmp_path, where) -> None:
     w = EmbeddedStore(str(tmp_path), writer=True)
     w.write(batch('[{"name":"m","datapoints":[[1,1]],"tags":{"h":"a"}}]'))
-    seg = tmp_path / "segments" / w._manifest["segments"][0]["name"]
+    seg = _block_path(tmp_path, w)
     data = bytearray(seg.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    seg.write_bytes(bytes(data))
+    if where == "index":
+        data[-40] ^= 0xFF  # inside the index: its CRC no longer matches
+        seg.write_bytes(bytes(data))
+    elif where == "truncated":
+        seg.write_bytes(bytes(data[:-5]))
+    else:
+        seg.unlink()
     with pytest.raises(CorruptFile, match=seg.name):
         EmbeddedStore(str(tmp_path), writer=True)
 
@@ -224,3 +247,127 @@ def test_compaction_drops_deleted_rows_and_forgets_tombstones(tmp_path) -> None:
     assert w._manifest["tombstones"] == []
     assert w._manifest["segments"][0]["rows"] == 2
     assert read_all(EmbeddedStore(str(tmp_path)), "m")[(("h", "a"),)] == ([1, 3], [1, 30])
+
+
+def test_postings_intersect_tag_filters(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    w.write(
+        batch(
+            '[{"name":"m","datapoints":[[1,1]],"tags":{"host":"a","dc":"x"}},'
+            '{"name":"m","datapoints":[[1,2]],"tags":{"host":"b","dc":"x"}},'
+            '{"name":"m","datapoints":[[1,3]],"tags":{"host":"a","dc":"y"}},'
+            '{"name":"n","datapoints":[[1,4]],"tags":{"host":"a","dc":"x"}}]'
+        )
+    )
+    r = EmbeddedStore(str(tmp_path))
+
+    def tags(**filters):
+        return sorted(s.tags for s in r.find_series("m", {k: v for k, v in filters.items()}))
+
+    assert tags(host=["a"]) == [(("dc", "x"), ("host", "a")), (("dc", "y"), ("host", "a"))]
+    assert tags(host=["a", "b"], dc=["x"]) == [
+        (("dc", "x"), ("host", "a")),
+        (("dc", "x"), ("host", "b")),
+    ]
+    assert tags(host=["a"], dc=["z"]) == []
+    assert tags(nope=["a"]) == []
+    assert len(tags()) == 3
+
+
+def test_retention_hides_old_points_and_compaction_drops_them(tmp_path, monkeypatch) -> None:
+    import kairos.storage.embedded.store as store_mod
+
+    now = 10_000_000
+    monkeypatch.setattr(store_mod, "_now_ms", lambda: now)
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100, retention=60)
+    w.write(batch('[{"name":"m","datapoints":[[9000000,1],[9950000,2]],"tags":{"h":"a"}}]'))
+    w.write(batch('[{"name":"m","datapoints":[[9990000,3]],"tags":{"h":"a"}}]'))
+    assert read_all(w, "m")[(("h", "a"),)] == ([9950000, 9990000], [2, 3])
+    w.compact()
+    assert w._manifest["segments"][0]["rows"] == 2
+
+
+def test_strings_histograms_and_ttls_survive_compaction(tmp_path, monkeypatch) -> None:
+    import kairos.storage.embedded.store as store_mod
+
+    monkeypatch.setattr(store_mod, "COMPACTION_SERIES", 2)  # several merge windows
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
+    hist = '{"boundaries":[1,2],"counts":[0,3,1]}'
+    for i in range(3):
+        w.write(
+            batch(
+                f'[{{"name":"m","datapoints":[[{i},"s{i}"]],"tags":{{"h":"a"}}}},'
+                f'{{"name":"m","type":"histogram","datapoints":[[{i},{hist}]],"tags":{{"h":"b"}}}},'
+                f'{{"name":"m","datapoints":[[{i},{i}]],"tags":{{"h":"c"}},"ttl":3600}},'
+                f'{{"name":"m","datapoints":[[{i},{i}.5]],"tags":{{"h":"d"}}}}]'
+            )
+        )
+    before = read_all(w, "m")
+    w.compact()
+    assert len(w._manifest["segments"]) == 1
+    after = read_all(EmbeddedStore(str(tmp_path)), "m")
+    assert after == before
+    assert after[(("h", "a"),)] == ([0, 1, 2], ["s0", "s1", "s2"])
+    assert after[(("h", "c"),)] == ([0, 1, 2], [0, 1, 2])
+    assert after[(("h", "d"),)][1] == [0.5, 1.5, 2.5]
+
+
+def test_converts_a_version_1_store(tmp_path) -> None:
+    import orjson
+    import pyarrow as pa
+
+    from kairos.storage._frame import encode_frame
+
+    seg = tmp_path / "segments"
+    seg.mkdir()
+    schema = pa.schema(
+        [
+            ("series", pa.int32()),
+            ("ts", pa.int64()),
+            ("value", pa.int64()),
+            ("expires", pa.int64()),
+            ("obj", pa.binary()),
+        ]
+    )
+    table = pa.table(
+        [
+            pa.array([0, 0, 1], pa.int32()),
+            pa.array([1, 2, 1]),
+            pa.array([5, 6, 0]),
+            pa.array([0, 0, 0]),
+            pa.array([None, None, b"txt"], pa.binary()),
+        ],
+        schema=schema,
+    )
+    with pa.OSFile(str(seg / "000000000001.arrow"), "wb") as f, pa.ipc.new_file(f, schema) as wr:
+        wr.write_table(table)
+    (tmp_path / "series.log").write_bytes(
+        encode_frame(orjson.dumps(["m", ["h", "a"], 0]))
+        + encode_frame(orjson.dumps(["m", ["h", "b"], 2]))
+    )
+    size = (seg / "000000000001.arrow").stat().st_size
+    manifest = {
+        "generation": 3,
+        "series_count": 2,
+        "next_segment": 2,
+        "wal": {"x.wal": 9},
+        "segments": [
+            {
+                "name": "000000000001.arrow",
+                "rows": 3,
+                "min_ts": 1,
+                "max_ts": 2,
+                "size": size,
+                "crc": 0,
+                "level": 0,
+            }
+        ],
+        "tombstones": [],
+        "dead_series": [],
+    }
+    (tmp_path / "MANIFEST").write_bytes(encode_frame(orjson.dumps(manifest)))
+    w = EmbeddedStore(str(tmp_path), writer=True)
+    assert os.listdir(seg) == ["000000000001.kblk"]
+    assert w.wal_positions == {"x.wal": 9}
+    got = read_all(EmbeddedStore(str(tmp_path)), "m")
+    assert got == {(("h", "a"),): ([1, 2], [5, 6]), (("h", "b"),): ([1], ["txt"])}

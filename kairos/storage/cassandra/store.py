@@ -412,7 +412,7 @@ class CassandraStore:
 
     def count(self, series: list[SeriesInfo], start: int, end: int) -> int:
         """0: Cassandra has no cheap count.  The engine accounts for what :meth:`read`
-        returns instead, so the query point limit still applies (after the read)."""
+        returns, so the query point limit still applies (after the read)."""
         return 0
 
     # -- reads: points -----------------------------------------------------------------------

@@ -1,88 +1,98 @@
-"""The embedded datastore, first version: segments, a series log and an atomic manifest.
+"""The embedded datastore, version 2: compressed blocks, a series log, postings, a manifest.
 
 Files under ``<data_dir>``::
 
-    MANIFEST             one CRC frame holding JSON: generation, series_count, segments, and
-                         the WAL positions applied (the writer's checkpoint)
+    MANIFEST             one CRC frame holding JSON: version, generation, series_count, blocks,
+                         tombstones, dead series, and the WAL positions applied (the writer's
+                         checkpoint)
     series.log           CRC frames, one per series, in series-id order: [metric, tags, kind]
-    segments/<n>.arrow   immutable Arrow IPC files: series int32, ts int64, value int64,
-                         expires int64 (ms, 0 = never), obj binary (strings, histograms);
-                         sorted by (series, ts), one row per (series, ts)
+    segments/<n>.kblk    immutable blocks (:mod:`kairos.storage.embedded.blocks`): each series'
+                         points in compressed chunks (delta-of-delta timestamps, compressed
+                         values), an offset index with per-chunk time ranges and CRCs
     wal/                 see ``kairos.storage.wal``
 
-Only the writer process mutates.  It writes a segment (fsync, rename), appends new series to
-the log (fsync), then replaces MANIFEST (write temp, fsync, rename, fsync dir): a crash at any
-point leaves the previous manifest, whose WAL positions make the writer re-apply the rest.
-Readers (every HTTP worker) memory-map the segments named by the manifest they last read;
-files are never modified in place, and a replaced segment is unlinked only after the manifest
-stops naming it, so an open reader keeps a consistent view.
+Head and blocks.  Every writer apply cuts a small level-0 block from the WAL batches it read
+(the on-disk head: it is what makes new points visible to the other processes within the
+apply interval); ``fanout`` blocks of one level are compacted into one block of the next level
+in the writer, between applies.  Newer blocks win on equal (series, ts): that is how
+overwrites work.
 
-Newer segments win on equal (series, ts): that is how overwrites work.
+Index.  Every process keeps the series table in memory, loaded incrementally from series.log:
+series ids, metric -> tag name -> tag value -> sorted series ids (postings), intersected for tag
+filters, so a lookup by tags costs the same whatever the time range; metric names and the tag
+names and values of each metric come from the same maps.
+
+Only the writer process mutates.  It writes a block (temp file, fsync, rename), appends new
+series to the log (fsync), then replaces MANIFEST (write temp, fsync, rename, fsync dir): a
+crash at any point leaves the previous manifest, whose WAL positions make the writer re-apply
+the rest; blocks the manifest does not name are deleted at the writer's start.  Readers (every
+HTTP worker) memory-map the blocks named by the manifest they last read; files are never
+modified in place, and a compacted block is unlinked only after the manifest stops naming it,
+so an open reader keeps a consistent view.
 
 Deletes are tombstones in the manifest: ``{"series": [ids], "start", "end", "horizon"}`` hides
-the rows of those series in ``[start, end]`` held by segments numbered below ``horizon`` (the
-segments that existed when the delete was applied; later writes are not affected).
-Compaction drops hidden rows and forgets tombstones no live segment is old enough to need.
-Series left without rows by a delete are listed in ``dead_series`` and disappear from metric
-names, tag lookups and queries until new points arrive for them.
+the points of those series in ``[start, end]`` held by blocks numbered below ``horizon`` (the
+blocks that existed when the delete was applied; later writes are not affected).  Compaction
+drops hidden, expired (per-point TTL) and retention-expired points and forgets tombstones no
+live block is old enough to need.  Series left without points by a delete are listed in
+``dead_series`` and disappear from metric names, tag lookups and queries until new points
+arrive for them.
+
+A version-1 store (Arrow segments) is converted to blocks when the writer opens it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
 import time
-import zlib
+from collections.abc import Iterator
 
 import numpy as np
 import orjson
-import pyarrow as pa
 
 from kairos.errors import CorruptFile
-from kairos.ingest.batch import HISTOGRAM, STRING, Batch, java_key
+from kairos.ingest.batch import DOUBLE, HISTOGRAM, STRING, Batch, java_key
 from kairos.storage._frame import FrameStatus, encode_frame, iter_frames
 from kairos.storage._fs import fsync_dir
+from kairos.storage.embedded.blocks import Block, Points, write_block
 from kairos.storage.protocol import SeriesData, SeriesInfo
 
 __all__ = ["EmbeddedStore"]
 
 log = logging.getLogger("kairos.store")
 
-_SCHEMA = pa.schema(
-    [
-        ("series", pa.int32()),
-        ("ts", pa.int64()),
-        ("value", pa.int64()),
-        ("expires", pa.int64()),
-        ("obj", pa.binary()),
-    ]
-)
+VERSION = 2
+BLOCK_SUFFIX = ".kblk"
+COMPACTION_SERIES = 65536
+"""Series merged at a time by a compaction: bounds its memory whatever the block sizes."""
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _ranges(sers: np.ndarray, tss: np.ndarray, sids: np.ndarray, start: int, end: int):
-    """Row ranges ``[a, b)`` of each series id in ``sids`` with ``start <= ts <= end``.
-
-    One vectorised binary search per segment for all series (a scalar Python int key would
-    make numpy cast the whole int32 column to int64 on every call).
-    """
-    lo = np.searchsorted(sers, sids, "left")
-    hi = np.searchsorted(sers, sids, "right")
-    a = lo.copy()
-    b = lo.copy()
-    for j in np.flatnonzero(hi > lo).tolist():
-        seg_ts = tss[lo[j] : hi[j]]
-        a[j] = lo[j] + np.searchsorted(seg_ts, start, "left")
-        b[j] = lo[j] + np.searchsorted(seg_ts, end, "right")
-    return a, b
-
-
 def _seg_number(seg: dict) -> int:
     return int(seg["name"].split(".", 1)[0])
+
+
+def _merge_parts(parts: list[tuple[Points, int]]) -> tuple[Points, np.ndarray]:
+    """One series' points from several blocks (oldest first): sorted, one per timestamp, the
+    newest block's point winning; also each point's block number."""
+    pts = Points.concat([p for p, _ in parts])
+    numbers = np.concatenate([np.full(len(p), n, np.int64) for p, n in parts])
+    if len(parts) > 1:
+        # Disjoint and in order (data written in time order): nothing to sort.
+        ordered = all(parts[k][0].ts[-1] < parts[k + 1][0].ts[0] for k in range(len(parts) - 1))
+        if not ordered:
+            order = np.argsort(pts.ts, kind="stable")
+            pts, numbers = pts.take(order), numbers[order]
+            keep = np.ones(len(pts), bool)
+            keep[:-1] = pts.ts[1:] != pts.ts[:-1]  # the last of equal timestamps is the newest
+            pts, numbers = pts.take(keep), numbers[keep]
+    return pts, numbers
 
 
 class EmbeddedStore:
@@ -93,27 +103,37 @@ class EmbeddedStore:
     data_dir : str
         Directory of the store; created if missing.
     writer : bool
-        True in the writer process only: allows :meth:`write` and :meth:`checkpoint`.
+        True in the writer process only: allows writes, deletes and compaction.
     default_ttl : int
         Seconds applied to points ingested with ttl 0 (0 = keep forever).
     fanout : int
-        Size-tiered compaction: new segments are level 0; ``fanout`` segments of one level
-        merge into one segment of the next level, so each point is rewritten about
-        log_fanout(total / flush) times.
+        Size-tiered compaction: new blocks are level 0; ``fanout`` blocks of one level merge
+        into one block of the next level, so each point is rewritten about
+        log_fanout(total / apply) times.
+    retention : int
+        Seconds: points with a timestamp older than now - retention are hidden from queries and
+        dropped by compaction (0 = keep forever).
     """
 
     def __init__(
-        self, data_dir: str, writer: bool = False, default_ttl: int = 0, fanout: int = 8
+        self,
+        data_dir: str,
+        writer: bool = False,
+        default_ttl: int = 0,
+        fanout: int = 8,
+        retention: int = 0,
     ) -> None:
         self.dir = data_dir
         self.seg_dir = os.path.join(data_dir, "segments")
         os.makedirs(self.seg_dir, exist_ok=True)
         self.is_writer = writer
         self.default_ttl = default_ttl
-        self.fanout = fanout
+        self.fanout = max(2, fanout)
+        self.retention_ms = retention * 1000
         self.manifest_path = os.path.join(data_dir, "MANIFEST")
         self.series_path = os.path.join(data_dir, "series.log")
         self._manifest: dict = {
+            "version": VERSION,
             "generation": 0,
             "series_count": 0,
             "segments": [],
@@ -124,10 +144,12 @@ class EmbeddedStore:
         }
         self._manifest_bytes: bytes | None = None
         self._series: list[SeriesInfo] = []
+        self._kinds = np.zeros(0, np.uint8)
         self._series_key: dict[tuple, int] = {}
         self._by_metric: dict[str, list[int]] = {}
+        self._postings: dict[str, dict[str, dict[str, list[int]]]] = {}
         self._series_offset = 0
-        self._tables: dict[str, pa.Table] = {}
+        self._blocks: dict[str, Block] = {}
         self._metric_names: list[str] | None = None
         self._dead: set[int] = set()
         self._lock = threading.RLock()
@@ -161,24 +183,39 @@ class EmbeddedStore:
 
     def _refresh(self) -> None:
         # The manifest is small; its bytes (not its stat) say whether it changed: a rename can
-        # reuse the inode number within one timestamp tick.
-        try:
-            with open(self.manifest_path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
+        # reuse the inode number within one timestamp tick.  Every block it names is opened
+        # (mapped) before the new view is taken, so a later compaction that unlinks one cannot
+        # pull it away from a query; a block already gone means a newer manifest exists.
+        for _ in range(100):
+            try:
+                with open(self.manifest_path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                return
+            if data == self._manifest_bytes:
+                return
+            m = self._parse_manifest(data)
+            if m.get("version", 1) != VERSION and not self.is_writer:
+                return  # the writer is converting a version-1 store; keep the last view
+            if m.get("version", 1) == VERSION:
+                try:
+                    for seg in m["segments"]:
+                        self._block(seg["name"])
+                except CorruptFile as e:
+                    if os.path.exists(e.path):
+                        raise
+                    continue  # compacted away meanwhile: read the newer manifest
+            self._manifest = m
+            self._manifest_bytes = data
+            self._dead = set(m.get("dead_series", ()))
+            self._load_series(m["series_count"])
+            live = {s["name"] for s in m["segments"]}
+            for name in list(self._blocks):
+                if name not in live:
+                    self._blocks.pop(name).close()
+            self._metric_names = None
             return
-        if data == self._manifest_bytes:
-            return
-        m = self._parse_manifest(data)
-        self._manifest = m
-        self._manifest_bytes = data
-        self._dead = set(m.get("dead_series", ()))
-        self._load_series(m["series_count"])
-        live = {s["name"] for s in m["segments"]}
-        for name in list(self._tables):
-            if name not in live:
-                del self._tables[name]
-        self._metric_names = None
+        raise CorruptFile(self.manifest_path, "kept naming blocks that do not exist")
 
     def _load_series(self, count: int) -> None:
         if len(self._series) >= count:
@@ -203,21 +240,29 @@ class EmbeddedStore:
         self._series.append(SeriesInfo(sid, metric, tags, kind))
         self._series_key[(metric, tags, kind)] = sid
         self._by_metric.setdefault(metric, []).append(sid)
+        post = self._postings.setdefault(metric, {})
+        for k, v in tags:
+            post.setdefault(k, {}).setdefault(v, []).append(sid)  # ascending: ids only grow
+        if sid >= len(self._kinds):
+            grown = np.zeros(max(1024, 2 * len(self._kinds)), np.uint8)
+            grown[: len(self._kinds)] = self._kinds
+            self._kinds = grown
+        self._kinds[sid] = kind
         return sid
 
-    def _table(self, name: str) -> pa.Table:
-        t = self._tables.get(name)
-        if t is None:
-            path = os.path.join(self.seg_dir, name)
-            try:
-                src = pa.memory_map(path, "r")
-                t = pa.ipc.open_file(src).read_all()
-            except (pa.ArrowInvalid, OSError) as e:
-                raise CorruptFile(path, f"unreadable segment: {e}") from None
-            self._tables[name] = t
-        return t
+    def _block(self, name: str) -> Block:
+        b = self._blocks.get(name)
+        if b is None:
+            b = Block(os.path.join(self.seg_dir, name))
+            self._blocks[name] = b
+        return b
 
-    # -- Datastore: queries ------------------------------------------------------------------
+    def _live_segments(self, start: int, end: int) -> Iterator[tuple[dict, Block]]:
+        for seg in self._manifest["segments"]:
+            if seg["rows"] and seg["max_ts"] >= start and seg["min_ts"] <= end:
+                yield seg, self._block(seg["name"])
+
+    # -- Datastore: names and series -------------------------------------------------------
 
     def metric_names(self, prefix: str | None = None) -> list[str]:
         if self._metric_names is None:
@@ -242,43 +287,49 @@ class EmbeddedStore:
     def find_series(
         self, metric: str, tags: dict[str, list[str]], start: int = 0, end: int = 0
     ) -> list[SeriesInfo]:
-        """Series of ``metric`` (the time range is not needed: the series list is in memory)."""
-        out = []
-        for sid in self._by_metric.get(metric, ()):
-            if sid in self._dead:
-                continue
-            info = self._series[sid]
-            have = dict(info.tags)
-            if all(have.get(k) in vals for k, vals in tags.items()):
-                out.append(info)
-        return out
+        """Series of ``metric`` having, for every tag name given, one of the values: the union
+        of each tag's postings, intersected across tags (the time range is not needed)."""
+        sids = None
+        post = self._postings.get(metric, {})
+        for k, values in tags.items():
+            lists = [post.get(k, {}).get(v, ()) for v in values]
+            ids = (
+                np.unique(np.concatenate([np.asarray(x, np.int64) for x in lists]))
+                if lists
+                else np.zeros(0, np.int64)
+            )
+            sids = ids if sids is None else np.intersect1d(sids, ids, assume_unique=True)
+            if not len(sids):
+                return []
+        ids = self._by_metric.get(metric, ()) if sids is None else sids.tolist()
+        return [self._series[s] for s in ids if s not in self._dead]
 
     def count(self, series: list[SeriesInfo], start: int, end: int) -> int:
-        """Upper bound of the points :meth:`read` would return (before overwrites, deletes and
-        TTL): binary searches only, nothing is decoded."""
+        """Points of the chunks lying wholly inside [start, end]: from the index only, nothing
+        decoded.  A lower bound of what :meth:`read` reads (partial chunks at the range's edges
+        are not counted) except for overwritten, deleted or expired points."""
         total = 0
-        sids = np.array([i.sid for i in series], np.int32)
-        for seg in self._manifest["segments"]:
-            if seg["max_ts"] < start or seg["min_ts"] > end:
-                continue
-            t = self._table(seg["name"])
-            if not t.num_rows:
-                continue
-            sers = t.column("series").chunk(0).to_numpy()
-            tss = t.column("ts").chunk(0).to_numpy()
-            a, b = _ranges(sers, tss, sids, start, end)
-            total += int((b - a).sum())
+        sids = np.array([i.sid for i in series], np.int64)
+        if not len(sids):
+            return 0
+        for _, blk in self._live_segments(start, end):
+            idx = blk.index
+            inside = (idx["min_ts"] >= start) & (idx["max_ts"] <= end)
+            csum = np.concatenate(([0], np.cumsum(idx["count"] * inside, dtype=np.int64)))
+            lo, hi = blk.locate(sids)
+            total += int((csum[hi] - csum[lo]).sum())
         return total
+
+    # -- Datastore: points -----------------------------------------------------------------
 
     def read(
         self, series: list[SeriesInfo], start: int, end: int, limit: int = 0, order: str = "asc"
     ) -> list[SeriesData]:
-        """``limit``/``order`` are hints (the engine applies the limit): the whole range of a
-        series is one slice of a sorted segment here."""
+        """``limit``/``order`` are hints the engine applies itself."""
         try:
             return self._read(series, start, end)
         except CorruptFile as e:
-            # A compaction may have replaced a segment after we read the manifest.
+            # A compaction may have replaced a block after we read the manifest.
             if os.path.exists(e.path):
                 raise
             with self._lock:
@@ -286,82 +337,55 @@ class EmbeddedStore:
                 self._refresh()
             return self._read(series, start, end)
 
+    def _parts(self, sids: np.ndarray, start: int, end: int) -> dict[int, list[tuple[Points, int]]]:
+        per_sid: dict[int, list[tuple[Points, int]]] = {}
+        with self._lock:
+            segments = list(self._live_segments(start, end))
+        for seg, blk in segments:
+            lo, hi = blk.locate(sids)
+            number = _seg_number(seg)
+            for j in np.flatnonzero(hi > lo).tolist():
+                pts = blk.read(int(lo[j]), int(hi[j]), start, end)
+                if pts is not None:
+                    per_sid.setdefault(int(sids[j]), []).append((pts, number))
+        return per_sid
+
+    def _visible(self, sid: int, pts: Points, numbers: np.ndarray, now: int) -> Points:
+        """Drop points hidden by tombstones, expired by TTL or past the retention."""
+        keep = (pts.expires == 0) | (pts.expires > now)
+        if self.retention_ms:
+            keep &= pts.ts >= now - self.retention_ms
+        hidden = self._hidden(sid, pts.ts, numbers)
+        if hidden is not None:
+            keep &= ~hidden
+        return pts if keep.all() else pts.take(np.flatnonzero(keep))
+
     def _read(self, series: list[SeriesInfo], start: int, end: int) -> list[SeriesData]:
         now = _now_ms()
-        per_sid: dict[int, list[tuple]] = {}
-        sids = np.array([i.sid for i in series], np.int32)
-        for seg in self._manifest["segments"]:
-            if seg["max_ts"] < start or seg["min_ts"] > end:
-                continue
-            t = self._table(seg["name"])
-            number = _seg_number(seg)
-            sers = t.column("series").chunk(0).to_numpy() if t.num_rows else np.zeros(0, np.int32)
-            if not len(sers):
-                continue
-            tss = t.column("ts").chunk(0).to_numpy()
-            a, b = _ranges(sers, tss, sids, start, end)
-            for j in np.flatnonzero(b > a).tolist():
-                per_sid.setdefault(series[j].sid, []).append((t, int(a[j]), int(b[j]), number))
+        sids = np.array([i.sid for i in series], np.int64)
+        per_sid = self._parts(sids, start, end)
         out = []
         for info in series:
             parts = per_sid.get(info.sid)
             if not parts:
                 continue
-            ts = np.concatenate([p[0].column("ts").chunk(0).to_numpy()[p[1] : p[2]] for p in parts])
-            vals = np.concatenate(
-                [p[0].column("value").chunk(0).to_numpy()[p[1] : p[2]] for p in parts]
-            )
-            exp = np.concatenate(
-                [p[0].column("expires").chunk(0).to_numpy()[p[1] : p[2]] for p in parts]
-            )
-            objs = None
-            if info.kind in (STRING, HISTOGRAM):
-                objs = []
-                for t, a, b, _ in parts:
-                    objs.extend(t.column("obj").chunk(0)[a:b].to_pylist())
-            hidden = None
-            if any(info.sid in t["series"] for t in self._manifest.get("tombstones", ())):
-                numbers = np.concatenate([np.full(p[2] - p[1], p[3], np.int64) for p in parts])
-                hidden = self._hidden(info.sid, ts, numbers)
-            if hidden is not None:
-                ts, vals, exp = ts[~hidden], vals[~hidden], exp[~hidden]
-                if objs is not None:
-                    objs = [o for o, h in zip(objs, hidden, strict=True) if not h]
-            # Parts come oldest segment first; when their time ranges do not overlap (data
-            # written in time order) the concatenation is already sorted and unique.
-            disjoint = all(
-                parts[k][0].column("ts").chunk(0)[parts[k][2] - 1].as_py()
-                < parts[k + 1][0].column("ts").chunk(0)[parts[k + 1][1]].as_py()
-                for k in range(len(parts) - 1)
-            )
-            if len(parts) > 1 and (hidden is not None or not disjoint):
-                order = np.argsort(ts, kind="stable")
-                ts, vals, exp = ts[order], vals[order], exp[order]
-                keep = np.ones(len(ts), bool)
-                keep[:-1] = ts[1:] != ts[:-1]  # the last of equal timestamps is the newest
-                ts, vals, exp = ts[keep], vals[keep], exp[keep]
-                if objs is not None:
-                    objs = [objs[i] for i in order[keep]]
-            alive = (exp == 0) | (exp > now)
-            if not alive.all():
-                ts, vals = ts[alive], vals[alive]
-                if objs is not None:
-                    objs = [o for o, a in zip(objs, alive, strict=True) if a]
-            if not len(ts):
+            pts, numbers = _merge_parts(parts)
+            pts = self._visible(info.sid, pts, numbers, now)
+            if not len(pts):
                 continue
             if info.kind == STRING:
-                values: np.ndarray | list = [o.decode("utf-8", "surrogatepass") for o in objs]
+                values: np.ndarray | list = [o.decode("utf-8", "surrogatepass") for o in pts.objs]
             elif info.kind == HISTOGRAM:
-                values = objs
-            elif info.kind == 1:
-                values = vals.view(np.float64)
+                values = pts.objs
+            elif info.kind == DOUBLE:
+                values = pts.values.view(np.float64)
             else:
-                values = vals
-            out.append(SeriesData(info, ts, values))
+                values = pts.values
+            out.append(SeriesData(info, pts.ts, values))
         return out
 
     def _hidden(self, sid: int, ts: np.ndarray, numbers: np.ndarray) -> np.ndarray | None:
-        """Rows hidden by tombstones (None when no tombstone touches ``sid``)."""
+        """Points hidden by tombstones (None when no tombstone touches ``sid``)."""
         mask = None
         for tomb in self._manifest.get("tombstones", ()):
             if sid not in tomb["series"]:
@@ -371,28 +395,14 @@ class EmbeddedStore:
         return mask
 
     def _has_rows(self, sid: int) -> bool:
-        now = _now_ms()
-        for seg in self._manifest["segments"]:
-            t = self._table(seg["name"])
-            if not t.num_rows:
-                continue
-            sers = t.column("series").chunk(0).to_numpy()
-            lo = int(np.searchsorted(sers, np.int32(sid), "left"))
-            hi = int(np.searchsorted(sers, np.int32(sid), "right"))
-            if lo == hi:
-                continue
-            ts = t.column("ts").chunk(0).to_numpy()[lo:hi]
-            exp = t.column("expires").chunk(0).to_numpy()[lo:hi]
-            keep = (exp == 0) | (exp > now)
-            hidden = self._hidden(sid, ts, np.full(hi - lo, _seg_number(seg), np.int64))
-            if hidden is not None:
-                keep &= ~hidden
-            if keep.any():
-                return True
-        return False
+        lo_ts, hi_ts = -(1 << 63), (1 << 63) - 1
+        parts = self._parts(np.array([sid], np.int64), lo_ts, hi_ts).get(sid)
+        if not parts:
+            return False
+        pts, numbers = _merge_parts(parts)
+        return bool(len(self._visible(sid, pts, numbers, _now_ms())))
 
     # -- writer side -------------------------------------------------------------------------
-
     def delete(
         self, metric: str, tag_filter, start: int, end: int, *, tag_filtered: bool = True
     ) -> int:
@@ -431,12 +441,13 @@ class EmbeddedStore:
             for seg in m["segments"]:
                 path = os.path.join(self.seg_dir, seg["name"])
                 try:
-                    with open(path, "rb") as f:
-                        data = f.read()
+                    size = os.path.getsize(path)
                 except FileNotFoundError:
-                    raise CorruptFile(path, "segment named by the manifest is missing") from None
-                if len(data) != seg["size"] or zlib.crc32(data) != seg["crc"]:
-                    raise CorruptFile(path, "segment failed its size/CRC check")
+                    raise CorruptFile(path, "block named by the manifest is missing") from None
+                if size != seg["size"]:
+                    raise CorruptFile(path, f"block of {size} bytes, manifest says {seg['size']}")
+                if m.get("version", 1) == VERSION:
+                    Block(path).close()  # footer and index CRC; chunks are checked when read
                 live.add(seg["name"])
         for name in os.listdir(self.seg_dir):
             if name not in live:
@@ -463,6 +474,8 @@ class EmbeddedStore:
                     os.truncate(self.series_path, end)
         elif os.path.exists(self.series_path):
             os.truncate(self.series_path, 0)
+        if m is not None and m.get("version", 1) != VERSION:
+            self._convert_v1(m)
 
     def write(self, batch: Batch, wal_positions: dict[str, int] | None = None) -> None:
         self.write_many([batch], wal_positions)
@@ -478,7 +491,7 @@ class EmbeddedStore:
         for b in batches:
             if not len(b):
                 continue
-            local = np.empty(b.n_series, np.int32)
+            local = np.empty(b.n_series, np.int64)
             for i in range(b.n_series):
                 key = (b.metrics[i], b.tags[i], int(b.kinds[i]))
                 sid = self._series_key.get(key)
@@ -514,20 +527,18 @@ class EmbeddedStore:
         segments = list(self._manifest["segments"])
         next_seg = self._manifest["next_segment"]
         if sids_parts:
-            n_total = sum(len(p) for p in ts_parts)
             obj_col = None
             if any(p is not None for p in obj_parts):
                 obj_col = []
                 for p, t in zip(obj_parts, ts_parts, strict=True):
                     obj_col.extend(p if p is not None else [None] * len(t))
-            seg = self._write_segment(
+            seg = self._write_sorted(
                 next_seg,
                 np.concatenate(sids_parts),
                 np.concatenate(ts_parts),
                 np.concatenate(val_parts),
                 np.concatenate(exp_parts),
                 obj_col,
-                n_total,
             )
             seg["level"] = 0
             segments.append(seg)
@@ -543,47 +554,24 @@ class EmbeddedStore:
         self._write_manifest(m)
         self._maybe_compact()
 
-    def _write_segment(self, number, sids, ts, vals, exp, objs, n) -> dict:
-        # Sort by (series, ts); on equal keys the later point (higher input index) wins.
+    def _write_sorted(self, number, sids, ts, vals, exp, objs) -> dict:
+        """A level-0 block of one apply's points; on equal (series, ts) the later point wins."""
+        n = len(ts)
         order = np.lexsort((np.arange(n), ts, sids))
         sids, ts, vals, exp = sids[order], ts[order], vals[order], exp[order]
         keep = np.ones(n, bool)
         if n > 1:
             keep[:-1] = (sids[1:] != sids[:-1]) | (ts[1:] != ts[:-1])
         sids, ts, vals, exp = sids[keep], ts[keep], vals[keep], exp[keep]
+        sel_objs = None
         if objs is not None:
-            sel = order[keep]
-            obj_arr = pa.array([objs[i] for i in sel], pa.binary())
-        else:
-            obj_arr = pa.nulls(len(ts), pa.binary())
-        table = pa.table(
-            [pa.array(sids), pa.array(ts), pa.array(vals), pa.array(exp), obj_arr], schema=_SCHEMA
-        )
-        return self._write_table(number, table)
+            sel_objs = [objs[i] for i in order[keep].tolist()]
+        return self._write_block(number, _runs(sids, Points(ts, vals, exp, sel_objs)))
 
-    def _write_table(self, number: int, table: pa.Table) -> dict:
-        name = f"{number:012d}.arrow"
-        path = os.path.join(self.seg_dir, name)
-        tmp = path + ".tmp"
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, _SCHEMA) as w:
-            w.write_table(table.combine_chunks(), max_chunksize=max(table.num_rows, 1))
-        data = sink.getvalue().to_pybytes()
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-        fsync_dir(self.seg_dir)
-        ts = table.column("ts").to_numpy()
-        return {
-            "name": name,
-            "rows": table.num_rows,
-            "min_ts": int(ts.min()) if len(ts) else 0,
-            "max_ts": int(ts.max()) if len(ts) else -1,
-            "size": len(data),
-            "crc": zlib.crc32(data),
-        }
+    def _write_block(self, number: int, items) -> dict:
+        name = f"{number:012d}{BLOCK_SUFFIX}"
+        info = write_block(os.path.join(self.seg_dir, name), self._kinds, items)
+        return {"name": name, **info}
 
     def _write_manifest(self, m: dict) -> None:
         tmp = self.manifest_path + ".tmp"
@@ -612,81 +600,105 @@ class EmbeddedStore:
             self.compact(idx[0], idx[-1] + 1, lvl + 1)
 
     def compact(self, lo: int = 0, hi: int | None = None, level: int | None = None) -> None:
-        """Merge the manifest's segments ``lo:hi`` (a contiguous run; newer rows win) into one.
+        """Merge the manifest's blocks ``lo:hi`` (a contiguous run; newer points win) into one.
 
-        Expired points are dropped.  The new segment takes the run's place in the manifest,
-        then the old files are unlinked.
+        Expired (TTL, retention) and deleted points are dropped.  Series are merged
+        :data:`COMPACTION_SERIES` at a time, so memory stays bounded by that many series'
+        points.  The new block takes the run's place in the manifest, then the old files are
+        unlinked.
         """
         segs = list(self._manifest["segments"])
         hi = len(segs) if hi is None else hi
         old = segs[lo:hi]
         if len(old) < 2:
             return
-        tables = [self._table(s["name"]) for s in old]
-        cols = {
-            c: [t.column(c).combine_chunks() for t in tables]
-            for c in ("series", "ts", "value", "expires", "obj")
-        }
-        sids = np.concatenate([a.to_numpy() for a in cols["series"]])
-        ts = np.concatenate([a.to_numpy() for a in cols["ts"]])
-        vals = np.concatenate([a.to_numpy() for a in cols["value"]])
-        exp = np.concatenate([a.to_numpy() for a in cols["expires"]])
-        numbers = np.concatenate(
-            [
-                np.full(t.num_rows, _seg_number(sg), np.int64)
-                for t, sg in zip(tables, old, strict=True)
-            ]
-        )
+        blocks = [(self._block(s["name"]), _seg_number(s)) for s in old]
         now = _now_ms()
-        n = len(ts)
-        order = np.lexsort((np.arange(n), ts, sids))
-        sids, ts, vals, exp, numbers = (
-            sids[order],
-            ts[order],
-            vals[order],
-            exp[order],
-            numbers[order],
-        )
-        keep = np.ones(n, bool)
-        if n > 1:
-            keep[:-1] = (sids[1:] != sids[:-1]) | (ts[1:] != ts[:-1])
-        keep &= (exp == 0) | (exp > now)
-        for tomb in self._manifest.get("tombstones", ()):
-            keep &= ~(
-                np.isin(sids, tomb["series"])
-                & (numbers < tomb["horizon"])
-                & (ts >= tomb["start"])
-                & (ts <= tomb["end"])
-            )
-        objs = pa.concat_arrays(cols["obj"]).take(pa.array(order[keep]))
-        table = pa.table(
-            [
-                pa.array(sids[keep]),
-                pa.array(ts[keep]),
-                pa.array(vals[keep]),
-                pa.array(exp[keep]),
-                objs,
-            ],
-            schema=_SCHEMA,
-        )
         number = self._manifest["next_segment"]
-        seg = self._write_table(number, table)
+
+        def merged() -> Iterator[tuple[int, Points]]:
+            top = max((int(b.series[-1]) for b, _ in blocks if len(b.series)), default=-1)
+            for first in range(0, top + 1, COMPACTION_SERIES):
+                last = first + COMPACTION_SERIES
+                per_sid: dict[int, list[tuple[Points, int]]] = {}
+                for blk, num in blocks:
+                    for sid, pts in blk.iter_series(first, last):
+                        per_sid.setdefault(sid, []).append((pts, num))
+                for sid in sorted(per_sid):
+                    pts, numbers = _merge_parts(per_sid[sid])
+                    pts = self._visible(sid, pts, numbers, now)
+                    if len(pts):
+                        yield sid, pts
+
+        seg = self._write_block(number, merged())
         seg["level"] = max(s.get("level", 0) for s in old) + 1 if level is None else level
         m = dict(self._manifest)
         m["segments"] = [*segs[:lo], seg, *segs[hi:]]
         m["next_segment"] = number + 1
         m["generation"] += 1
-        # A tombstone is needed while some live segment is older than its horizon.
+        # A tombstone is needed while some live block is older than its horizon.
         oldest = min(_seg_number(x) for x in m["segments"])
         m["tombstones"] = [t for t in m.get("tombstones", []) if t["horizon"] > oldest]
         self._write_manifest(m)
         for s in old:
-            self._tables.pop(s["name"], None)
+            blk = self._blocks.pop(s["name"], None)
+            if blk is not None:
+                blk.close()
             try:
                 os.unlink(os.path.join(self.seg_dir, s["name"]))
             except FileNotFoundError:
                 pass
-        log.info("compacted %d segments (%d rows) into %s", len(old), table.num_rows, seg["name"])
+        log.info("compacted %d blocks (%d points) into %s", len(old), seg["rows"], seg["name"])
+
+    def _convert_v1(self, m: dict) -> None:
+        """Rewrite a version-1 store's Arrow segments as blocks (writer start-up, once)."""
+        import pyarrow as pa
+
+        self._manifest = m
+        self._load_series(m["series_count"])
+        segments = []
+        number = m["next_segment"]
+        for seg in m["segments"]:
+            path = os.path.join(self.seg_dir, seg["name"])
+            t = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+            sids = t.column("series").to_numpy().astype(np.int64)
+            objs = t.column("obj").to_pylist()
+            pts = Points(
+                t.column("ts").to_numpy(),
+                t.column("value").to_numpy(),
+                t.column("expires").to_numpy(),
+                objs if any(o is not None for o in objs) else None,
+            )
+            new = self._write_block(_seg_number(seg), _runs(sids, pts, keep_objs=True))
+            new["level"] = seg.get("level", 0)
+            segments.append(new)
+            number = max(number, _seg_number(seg) + 1)
+        m = dict(m, version=VERSION, segments=segments, next_segment=number)
+        m["generation"] += 1
+        self._write_manifest(m)
+        for seg in self._manifest_segments_v1(segments):
+            os.unlink(os.path.join(self.seg_dir, seg))
+        log.info("converted the version-1 store in %s to version %d", self.dir, VERSION)
+
+    def _manifest_segments_v1(self, segments: list[dict]) -> list[str]:
+        live = {s["name"] for s in segments}
+        return [n for n in os.listdir(self.seg_dir) if n.endswith(".arrow") and n not in live]
 
     def close(self) -> None:
-        self._tables.clear()
+        for b in self._blocks.values():
+            b.close()
+        self._blocks.clear()
+
+
+def _runs(sids: np.ndarray, pts: Points, keep_objs: bool = True) -> Iterator[tuple[int, Points]]:
+    """(sid, points) per run of equal series ids in sorted ``sids``."""
+    n = len(sids)
+    if not n:
+        return
+    cut = np.flatnonzero(sids[1:] != sids[:-1]) + 1
+    bounds = np.concatenate(([0], cut, [n])).tolist()
+    for a, b in itertools.pairwise(bounds):
+        part = pts.take(slice(a, b))
+        if part.objs is not None and all(o is None for o in part.objs):
+            part = Points(part.ts, part.values, part.expires, None)
+        yield int(sids[a]), part

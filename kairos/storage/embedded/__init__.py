@@ -1,0 +1,1 @@
+"""The embedded engine: compressed blocks, chunk codec, series index (see store.py)."""
