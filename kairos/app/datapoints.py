@@ -12,7 +12,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from kairos.app._http import error_response, json_response, no_content
-from kairos.app.metrics import record_batch
+from kairos.app.metrics import record_batch, record_read
 from kairos.app.state import WorkerState
 from kairos.errors import BadRequest, PayloadTooLarge
 from kairos.ingest import ingest_body
@@ -103,6 +103,7 @@ async def _query(request: Request, doc: object) -> HTTPResponse:
         None,
         lambda: run_query(st.store, query, publish=publish, limits=limits, cache=st.cache),
     )
+    record_read(request, limits.read_seconds)
     return json_response(result)
 
 

@@ -33,7 +33,6 @@ Other workers' numbers are at most ``FLUSH_SECONDS`` old; the writer's and the W
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import os
@@ -62,9 +61,11 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, raw
 
+from kairos._hist import LATENCY_BOUNDS
+from kairos._hist import Hist as _Hist
 from kairos.app.otlp import OtlpPush, otlp_enabled
 from kairos.logs import TRACE
-from kairos.storage.wal import backlog_bytes
+from kairos.storage.wal import backlog_bytes, wal_disk_bytes
 from kairos.storage.writer import read_status
 
 __all__ = ["WorkerMetrics", "bp", "record_batch", "register"]
@@ -75,7 +76,6 @@ access_log = logging.getLogger("kairos.access")
 bp = Blueprint("metrics")
 
 FLUSH_SECONDS = 1.0
-LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BOUNDS = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 INGEST_ROUTE = "/api/v1/datapoints"
 QUERY_ROUTES = ("/api/v1/datapoints/query", "/api/v1/datapoints/query/tags")
@@ -106,39 +106,6 @@ def _alive(pid: int) -> bool:
 
 
 @dataclass
-class _Hist:
-    """Cumulative fixed-bucket histogram: ``counts[i]`` counts values <= ``bounds[i]``
-    (exclusive of lower buckets); the last slot is +Inf."""
-
-    bounds: tuple[float, ...]
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-    n: int = 0
-    lo: float = float("inf")
-    hi: float = float("-inf")
-
-    def __post_init__(self) -> None:
-        if not self.counts:
-            self.counts = [0] * (len(self.bounds) + 1)
-
-    def observe(self, v: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, v)] += 1
-        self.total += v
-        self.n += 1
-        self.lo = min(self.lo, v)
-        self.hi = max(self.hi, v)
-
-    def dump(self) -> dict:
-        return {
-            "counts": self.counts,
-            "sum": self.total,
-            "n": self.n,
-            "min": self.lo if self.n else None,  # JSON has no infinities
-            "max": self.hi if self.n else None,
-        }
-
-
-@dataclass
 class WorkerMetrics:
     """This worker's cumulative counters (the WAL/ingest ones live on ``WorkerState``)."""
 
@@ -148,6 +115,7 @@ class WorkerMetrics:
     validation_errors: int = 0
     queries: int = 0
     query_latency: _Hist = field(default_factory=lambda: _Hist(LATENCY_BOUNDS))
+    read_latency: _Hist = field(default_factory=lambda: _Hist(LATENCY_BOUNDS))
     batch_sizes: _Hist = field(default_factory=lambda: _Hist(BATCH_BOUNDS))
 
     def on_response(self, route: str, method: str, status: int, seconds: float | None) -> None:
@@ -179,6 +147,7 @@ class WorkerMetrics:
             "validation_errors": self.validation_errors,
             "queries": self.queries,
             "query_latency": self.query_latency.dump(),
+            "read_latency": self.read_latency.dump(),
             "batch_sizes": self.batch_sizes.dump(),
             "ingested_points": getattr(state, "ingested_points", 0),
             "ingest_requests": getattr(state, "ingest_requests", 0),
@@ -210,6 +179,13 @@ def record_batch(request: Request, points: int) -> None:
     push = getattr(request.app.ctx, "otlp", None)
     if push is not None:
         push.on_batch(points)
+
+
+def record_read(request: Request, seconds: float) -> None:
+    """Called by the query handler with the time its datastore reads took."""
+    m: WorkerMetrics | None = getattr(request.app.ctx, "metrics", None)
+    if m is not None and seconds > 0:
+        m.read_latency.observe(seconds)
 
 
 def load_snapshots(data_dir: str) -> list[dict]:
@@ -287,6 +263,7 @@ _COUNTERS = {
     "kairos_wal_synced_appends": "WAL appends fsynced before the response (sync ingest)",
     "kairos_wal_bytes": "bytes appended to the WAL by the HTTP workers",
     "kairos_writer_applied_points": "points the writer applied to the datastore",
+    "kairos_datastore_write_retries": "writer applies that failed and were retried",
     "kairos_query_cache_hits": "queries answered from the query cache (cache_time)",
     "kairos_query_cache_misses": "cache_time queries that had to read the datastore",
     "kairos_query_cache_evictions": "query cache entries dropped to stay in its memory bound",
@@ -294,6 +271,7 @@ _COUNTERS = {
 }
 _GAUGES = {
     "kairos_wal_backlog_bytes": "WAL bytes not yet applied by the writer",
+    "kairos_wal_disk_bytes": "bytes of WAL files on disk",
     "kairos_writer_lag_seconds": "seconds since the writer's last apply while backlog > 0",
     "kairos_process_resident_memory_bytes": "resident memory per process",
     "kairos_http_workers": "live HTTP worker processes reporting metrics",
@@ -303,6 +281,8 @@ _HISTS = {
     "kairos_http_request_duration_seconds": "HTTP request latency by route",
     "kairos_query_duration_seconds": "datapoint query latency",
     "kairos_ingest_batch_size_points": "points per ingest request",
+    "kairos_datastore_read_duration_seconds": "time a query spent reading the datastore",
+    "kairos_datastore_write_duration_seconds": "time of each writer apply to the datastore",
 }
 
 
@@ -336,10 +316,12 @@ def aggregate(app: Sanic) -> _Aggregate:
             h["kairos_http_request_duration_seconds"][k] = (merged, LATENCY_BOUNDS)
         for key, name, bounds in (
             ("query_latency", "kairos_query_duration_seconds", LATENCY_BOUNDS),
+            ("read_latency", "kairos_datastore_read_duration_seconds", LATENCY_BOUNDS),
             ("batch_sizes", "kairos_ingest_batch_size_points", BATCH_BOUNDS),
         ):
             prev = h[name].get(())
-            h[name][()] = (_merge_hist(prev[0] if prev else None, s[key]), bounds)
+            if key in s:
+                h[name][()] = (_merge_hist(prev[0] if prev else None, s[key]), bounds)
         g["kairos_query_cache_bytes"][()] = g["kairos_query_cache_bytes"].get((), 0) + s.get(
             "cache_bytes", 0
         )
@@ -351,6 +333,13 @@ def aggregate(app: Sanic) -> _Aggregate:
 
     status = read_status(cfg.data_dir) or {}
     c["kairos_writer_applied_points"][()] = status.get("applied_points", 0)
+    c["kairos_datastore_write_retries"][()] = status.get("retries", 0)
+    if status.get("apply_latency"):
+        h["kairos_datastore_write_duration_seconds"][()] = (
+            _merge_hist(None, status["apply_latency"]),
+            LATENCY_BOUNDS,
+        )
+    g["kairos_wal_disk_bytes"][()] = wal_disk_bytes(st.wal.dir)
     st.store.refresh()
     backlog = backlog_bytes(st.wal.dir, st.store.wal_positions)
     g["kairos_wal_backlog_bytes"][()] = backlog

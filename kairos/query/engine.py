@@ -110,6 +110,7 @@ class Limits:
         self.timeout_ms = timeout_ms
         self.deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
         self.points = 0
+        self.read_seconds = 0.0  # time spent in the datastore's read (metrics)
 
     def add_points(self, n: int) -> None:
         self.points += n
@@ -208,7 +209,9 @@ def _read(
     counted = store.count(selected, q.start, q.end)
     limits.add_points(counted)  # before anything is decoded (where the backend can count)
     limits.check_time()
+    t0 = time.perf_counter()
     data = store.read(selected, q.start, q.end, m.limit, m.order)
+    limits.read_seconds += time.perf_counter() - t0
     limits.add_points(max(0, sum(len(d.ts) for d in data) - counted))
     if cache is not None:
         cache.put(key, version, selected, data)

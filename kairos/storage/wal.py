@@ -263,3 +263,15 @@ def backlog_bytes(directory: str, positions: dict[str, int]) -> int:
             continue
         total += max(size - positions.get(name, len(FILE_MAGIC)), 0)
     return total
+
+
+def wal_disk_bytes(directory: str) -> int:
+    """Bytes of the WAL files in ``directory`` (applied or not)."""
+    total = 0
+    for name in os.listdir(directory):
+        if name.endswith(".wal"):
+            try:
+                total += os.path.getsize(os.path.join(directory, name))
+            except FileNotFoundError:
+                continue
+    return total

@@ -19,6 +19,7 @@ import time
 
 import orjson
 
+from kairos._hist import LATENCY_BOUNDS, Hist
 from kairos.config import Config
 from kairos.ingest.batch import Batch
 from kairos.query.cache import WriteVersions
@@ -54,6 +55,8 @@ class Writer:
         self.store = open_store(config, writer=True)
         self.versions = WriteVersions(data_dir, writer=True)
         self.wal = WalReader(data_dir, self.store.wal_positions)
+        self.apply_latency = Hist(LATENCY_BOUNDS)
+        self.retries = 0
         self.applied_points = 0
         self.applied_batches = 0
         self.last_apply = 0.0
@@ -65,6 +68,7 @@ class Writer:
         payloads, positions, finished = self.wal.poll()
         if not payloads and positions == self.wal.positions and not finished:
             return 0
+        t0 = time.perf_counter()
         # Records apply in WAL order: the batches before a delete are written before it.
         run: list[Batch] = []
         n = batches = 0
@@ -86,6 +90,7 @@ class Writer:
         self.store.write_many(run, positions)
         self._bump(run)
         self.wal.commit(positions, finished)
+        self.apply_latency.observe(time.perf_counter() - t0)
         self.applied_points += n
         self.applied_batches += batches
         self.last_apply = time.time()
@@ -112,6 +117,8 @@ class Writer:
             "wal_backlog_bytes": self.wal.backlog_bytes(),
             "last_apply": self.last_apply,
             "repaired_files": self.wal.repaired,
+            "retries": self.retries,
+            "apply_latency": self.apply_latency.dump(),
         }
         key = tuple((k, str(v)) for k, v in status.items())
         now = time.time()
@@ -156,6 +163,7 @@ def run_writer(config: Config) -> None:
         except Exception as e:
             log.error("writer step failed (%s: %s); retrying", type(e).__name__, e)
             log.debug("writer step failure", exc_info=True)
+            writer.retries += 1
             writer.write_status("retrying", error=f"{type(e).__name__}: {e}")
             stop.wait(1.0)
             continue

@@ -4,6 +4,7 @@ Cassandra is back every acknowledged point is readable."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -95,6 +96,9 @@ def test_ingest_survives_a_cassandra_outage(tmp_path) -> None:
         srv.wait_applied(timeout=120)
         with srv.client() as c:
             assert _count(c, "outage.m") == acknowledged
+            metrics = c.get("/metrics").text
+        retries = re.search(r"^kairos_datastore_write_retries_total (\S+)$", metrics, re.M)
+        assert retries and float(retries.group(1)) > 0, "the outage shows as writer retries"
     finally:
         stop.set()
         sender.join()

@@ -116,6 +116,10 @@ def test_metrics_totals_over_workers(srv: Server, tmp_path: Path) -> None:
     assert total(s, "kairos_query_duration_seconds_count") == 3
     assert s['kairos_query_duration_seconds_bucket{le="+Inf"}'] == 3
     assert total(s, "kairos_http_request_duration_seconds_count", route="/api/v1/datapoints") == 45
+    assert total(s, "kairos_datastore_read_duration_seconds_count") == 3
+    assert total(s, "kairos_datastore_write_duration_seconds_count") >= 1
+    assert total(s, "kairos_datastore_write_retries_total") == 0
+    assert total(s, "kairos_wal_disk_bytes") > 0
     assert total(s, "kairos_process_resident_memory_bytes", process="writer") > 0
     assert total(s, "kairos_process_resident_memory_bytes", process="worker") > 0
 
