@@ -57,6 +57,16 @@ def test_merge_matches_lexsort(m) -> None:
     same(kernels.merge_sorted(ts_list, f_list), R.merge_sorted(ts_list, f_list))
 
 
+@prop
+@given(members(), st.integers(0, 3))
+def test_radix_path_matches_lexsort(m, radix_min_k) -> None:
+    """The shared-timestamps radix path (forced for small k here) gives the same order."""
+    ts_list, f_list = m
+    ts_arrays = [np.ascontiguousarray(t, np.int64) for t in ts_list]
+    f_arrays = [np.ascontiguousarray(f, np.float64) for f in f_list]
+    same(M.merge_sorted(ts_arrays, f_arrays, radix_min_k), R.merge_sorted(ts_list, f_list))
+
+
 def test_merge_nan_and_signed_zero_order() -> None:
     ts = [np.array([5, 6], np.int64)] * 4
     fs = [
@@ -75,6 +85,12 @@ def test_merge_large_fanout() -> None:
     ts_list = [np.unique(rng.integers(0, 500, 300)) for _ in range(300)]
     f_list = [np.round(rng.normal(0, 3, len(t))) for t in ts_list]
     same(kernels.merge_sorted(ts_list, f_list), R.merge_sorted(ts_list, f_list))
+    shared = [ts_list[0]] * 300  # the radix path
+    f_list = [np.round(rng.normal(0, 3, len(ts_list[0])), 1) for _ in range(300)]
+    f_list[7][3] = np.nan
+    f_list[9][3] = -0.0
+    f_list[2][3] = 0.0
+    same(kernels.merge_sorted(shared, f_list), R.merge_sorted(shared, f_list))
 
 
 def test_merge_rejects_bad_input() -> None:
