@@ -297,9 +297,9 @@ def _merge(members: list[SeriesData], gtype: str, order: str) -> Stream:
         if len(members) > 1:
             # Every member is time-sorted: a k-way merge, ties by value (spec §3.4).
             ts, f, perm = kernels.merge_sorted([d.ts for d in members], fs)
-        else:
-            ts = np.array(members[0].ts, np.int64) if members else np.zeros(0, np.int64)
-            f = np.array(fs[0], np.float64) if members else np.zeros(0)
+        else:  # the member's own arrays (possibly read-only: nothing writes a stream in place)
+            ts = np.asarray(members[0].ts, np.int64) if members else np.zeros(0, np.int64)
+            f = np.asarray(fs[0], np.float64) if members else np.zeros(0)
             perm = None
         if any(longs):
             i = np.concatenate(
