@@ -126,7 +126,8 @@ def merge_sorted(list ts_list, list f_list, Py_ssize_t radix_min_k=16):
         ts_out = np.empty(total, np.int64)
         f_out = np.empty(total, np.float64)
         perm = np.empty(total, np.int64)
-        if k > 1 and k >= radix_min_k and _shared_ts(src, k):
+        if (max(2, radix_min_k) <= k < (1 << 31) and src[0].n < (1 << 31)
+                and _shared_ts(src, k)):
             if _radix_shared(src, k, src[0].n,
                              <int64_t*>cnp.PyArray_DATA(ts_out), <double*>cnp.PyArray_DATA(f_out),
                              <int64_t*>cnp.PyArray_DATA(perm)) < 0:
@@ -210,9 +211,10 @@ cdef int _radix_shared(const Src* src, Py_ssize_t k, Py_ssize_t nts, int64_t* ts
                        double* f_out, int64_t* perm) noexcept nogil:
     """Merge ``k`` sources that share their ``nts`` timestamps; -1 when out of memory.
 
-    Point ``e = j * k + m`` is source ``m``'s ``j``-th point.  A stable LSD radix sort by value
-    key (skipping digits every key shares) keeps equal values in source order; a stable
-    counting pass by ``j`` then puts each timestamp's run in place.
+    Point ``e = j * k + m`` is source ``m``'s ``j``-th point, carried as ``j << 32 | m``.
+    A stable LSD radix sort by value key (skipping digits every key shares) keeps equal
+    values in source order; a stable counting pass by ``j`` then puts each timestamp's run
+    in place.
     """
     cdef Py_ssize_t total = k * nts, e, j, m, d, i, b, acc, c
     cdef uint64_t u
@@ -239,7 +241,7 @@ cdef int _radix_shared(const Src* src, Py_ssize_t k, Py_ssize_t nts, int64_t* ts
         for m in range(k):
             u = _fkey(src[m].f[j])
             keys[e] = u
-            idx[e] = e
+            idx[e] = (j << 32) | m  # shifts, not divisions, in the last pass
             for d in range(DIGITS):
                 cnt[d * RADIX + <Py_ssize_t>((u >> (d * RADIX_BITS)) & (RADIX - 1))] += 1
             e += 1
@@ -268,8 +270,8 @@ cdef int _radix_shared(const Src* src, Py_ssize_t k, Py_ssize_t nts, int64_t* ts
         idx2 = ti
     for e in range(total):
         i = idx[e]
-        j = i // k
-        m = i - j * k
+        j = i >> 32
+        m = i & <Py_ssize_t>0xFFFFFFFF
         c = j * k + fill[j]
         fill[j] += 1
         ts_out[c] = src[0].ts[j]
