@@ -5,62 +5,57 @@ test holds this kernel to.  Doubles outside Java's plain range (|x| >= 1e7 or < 
 -0.0) are rare; their text comes from the ``special`` callback.
 """
 
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.math cimport fabs, floor, isfinite
-from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 from libc.stdint cimport int64_t, uint8_t
 
-cdef struct Buf:
-    char* p
-    Py_ssize_t n
-    Py_ssize_t cap
+
+cdef extern from "Python.h":
+    int _PyBytes_Resize(PyObject** s, Py_ssize_t newsize) except -1
+
+cdef enum:
+    SPECIAL_MAX = 32  # Java's longest double text, "-2.2250738585072014E-308", is 24 bytes
 
 
-cdef int _grow(Buf* b, Py_ssize_t extra) except -1:
-    cdef Py_ssize_t cap = b.cap
-    cdef char* q
-    if b.n + extra <= cap:
-        return 0
-    while cap < b.n + extra:
-        cap = cap * 2 + 64
-    q = <char*>realloc(b.p, cap)
-    if q == NULL:
-        raise MemoryError()
-    b.p = q
-    b.cap = cap
-    return 0
-
-
-cdef int _put(Buf* b, const char* s, Py_ssize_t k) except -1:
-    _grow(b, k)
-    memcpy(b.p + b.n, s, k)
-    b.n += k
-    return 0
+cdef const char* _PAIRS = (
+    b"0001020304050607080910111213141516171819"
+    b"2021222324252627282930313233343536373839"
+    b"4041424344454647484950515253545556575859"
+    b"6061626364656667686970717273747576777879"
+    b"8081828384858687888990919293949596979899"
+)
 
 
 cdef inline int _itoa(char* out, long long v) noexcept nogil:
     """Decimal text of ``v`` into ``out`` (at least 21 bytes); returns its length."""
     cdef char rev[24]
-    cdef int n = 0, k = 0
+    cdef int n = 24, k = 0, d
     cdef unsigned long long u
     if v < 0:
-        out[k] = 45  # '-'
-        k += 1
+        out[0] = 45  # '-'
+        k = 1
         u = <unsigned long long>(-(v + 1)) + 1
     else:
         u = <unsigned long long>v
-    while True:
-        rev[n] = <char>(48 + u % 10)
-        n += 1
-        u //= 10
-        if u == 0:
-            break
-    while n:
+    while u >= 100:  # two digits at a time
+        d = <int>(u % 100) * 2
+        u //= 100
+        n -= 2
+        rev[n] = _PAIRS[d]
+        rev[n + 1] = _PAIRS[d + 1]
+    if u >= 10:
+        d = <int>u * 2
+        n -= 2
+        rev[n] = _PAIRS[d]
+        rev[n + 1] = _PAIRS[d + 1]
+    else:
         n -= 1
-        out[k] = rev[n]
-        k += 1
-    return k
+        rev[n] = <char>(48 + u)
+    memcpy(out + k, rev + n, 24 - n)
+    return k + 24 - n
 
 
 def points_json(const int64_t[::1] ts, const double[::1] f, const int64_t[::1] iv,
@@ -82,55 +77,64 @@ def points_json(const int64_t[::1] ts, const double[::1] f, const int64_t[::1] i
         values, and far cheaper than formatting each double here.
     """
     cdef Py_ssize_t j, n = ts.shape[0]
-    cdef Buf b
-    cdef char tmp[48]
-    cdef int k
+    cdef char* w
+    cdef char* start
+    cdef object out
+    cdef PyObject* raw
     cdef double x, ax
     cdef bytes sp
     cdef Py_ssize_t pos = 1, tok, m = ftext.shape[0]
-    b.p = NULL
-    b.n = 0
-    b.cap = 0
-    _grow(&b, n * 24 + 2)
-    try:
-        _put(&b, b"[", 1)
-        for j in range(n):
-            if j:
-                _put(&b, b",", 1)
-            tmp[0] = 91  # '['
-            k = 1 + _itoa(tmp + 1, ts[j])
-            tmp[k] = 44  # ','
-            _put(&b, tmp, k + 1)
-            if is_long[j]:
-                k = _itoa(tmp, iv[j])
-                tmp[k] = 93  # ']'
-                _put(&b, tmp, k + 1)
-                while pos < m and ftext[pos] != 44 and ftext[pos] != 93:
-                    pos += 1
-                pos += 1
-                continue
-            # The j-th token of ftext: [pos, tok).
-            tok = pos
-            while tok < m and ftext[tok] != 44 and ftext[tok] != 93:  # ',' ']'
-                tok += 1
+    cdef const unsigned char* ft = &ftext[0] if m else NULL
+    # Room for every point: "[" ts "," value "]" "," with ts and integer values <= 20 bytes,
+    # double tokens taken from ftext (whose total length is m) and special texts <= SPECIAL_MAX;
+    # written straight into the bytes object, which is shrunk in place at the end.
+    out = PyBytes_FromStringAndSize(NULL, n * (24 + SPECIAL_MAX) + m + 8)
+    start = PyBytes_AS_STRING(out)
+    w = start
+    w[0] = 91  # '['
+    w += 1
+    for j in range(n):
+        if j:
+            w[0] = 44  # ','
+            w += 1
+        w[0] = 91
+        w += 1
+        w += _itoa(w, ts[j])
+        w[0] = 44
+        w += 1
+        # The j-th token of ftext: [pos, tok).
+        tok = pos
+        while tok < m and ft[tok] != 44 and ft[tok] != 93:  # ',' ']'
+            tok += 1
+        if is_long[j]:
+            w += _itoa(w, iv[j])
+        else:
             x = f[j]
             ax = fabs(x)
             if isfinite(x) and x != 0.0 and ax >= 1e-3 and ax < 1e7:
                 if floor(x) == x:
-                    k = _itoa(tmp, <long long>x)
-                    tmp[k] = 93
-                    _put(&b, tmp, k + 1)
+                    w += _itoa(w, <long long>x)
                 else:
-                    _put(&b, <const char*>&ftext[pos], tok - pos)
-                    _put(&b, b"]", 1)
+                    memcpy(w, ft + pos, tok - pos)
+                    w += tok - pos
             elif x == 0.0 and isfinite(x) and not (1.0 / x < 0):
-                _put(&b, b"0]", 2)
+                w[0] = 48  # '0'
+                w += 1
             else:
                 sp = special(x)
-                _put(&b, sp, len(sp))
-                _put(&b, b"]", 1)
-            pos = tok + 1
-        _put(&b, b"]", 1)
-        return PyBytes_FromStringAndSize(b.p, b.n)
-    finally:
-        free(b.p)
+                if len(sp) > SPECIAL_MAX:
+                    raise ValueError(f"special text too long: {sp!r}")
+                memcpy(w, <const char*>sp, len(sp))
+                w += len(sp)
+        w[0] = 93  # ']'
+        w += 1
+        pos = tok + 1
+    w[0] = 93
+    w += 1
+    raw = <PyObject*>out
+    Py_INCREF(out)
+    out = None  # _PyBytes_Resize needs the only reference
+    _PyBytes_Resize(&raw, w - start)  # on failure it frees the object and raises
+    out = <object>raw
+    Py_DECREF(out)
+    return out

@@ -19,6 +19,7 @@ __all__ = [
     "DBL_MAX",
     "bucket_fixed",
     "java_sort_key",
+    "merge_sorted",
     "segment_dev_mean",
     "segment_least_squares",
     "segment_percentile",
@@ -241,3 +242,14 @@ def sma_running(values: npt.ArrayLike, size: int) -> np.ndarray:
             else:
                 out.append(s / size)
     return np.array(out, dtype=np.float64)
+
+
+def merge_sorted(
+    ts_list: list[npt.ArrayLike], f_list: list[npt.ArrayLike]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate and sort by (timestamp, value, position): numpy's stable ``lexsort``, whose
+    float order puts NaN last and keeps ``-0.0`` and ``0.0`` in input order."""
+    ts = np.concatenate([np.asarray(t, np.int64) for t in ts_list] or [np.zeros(0, np.int64)])
+    f = np.concatenate([np.asarray(x, np.float64) for x in f_list] or [np.zeros(0)])
+    perm = np.lexsort((f, ts)).astype(np.int64)
+    return ts[perm], f[perm], perm

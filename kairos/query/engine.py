@@ -293,19 +293,36 @@ def _limit_series(d: SeriesData, limit: int, order: str) -> SeriesData:
 
 
 def _merge(members: list[SeriesData], gtype: str, order: str) -> Stream:
-    ts = np.concatenate([d.ts for d in members]) if members else np.zeros(0, np.int64)
     if gtype == "number":
-        f = np.concatenate(
-            [d.values.astype(np.float64) if d.info.kind == LONG else d.values for d in members]
-        )
-        i = np.concatenate(
-            [d.values if d.info.kind == LONG else np.zeros(len(d.ts), np.int64) for d in members]
-        )
-        is_long = np.concatenate([np.full(len(d.ts), d.info.kind == LONG) for d in members])
-        s = Stream("number", ts, f, i, is_long)
+        longs = [d.info.kind == LONG for d in members]
+        fs = [
+            d.values.astype(np.float64) if isl else d.values
+            for d, isl in zip(members, longs, strict=True)
+        ]
         if len(members) > 1:
-            s = s.take(np.lexsort((f, ts)))
+            # Every member is time-sorted: a k-way merge, ties by value (spec §3.4).
+            ts, f, perm = kernels.merge_sorted([d.ts for d in members], fs)
+        else:  # the member's own arrays (possibly read-only: nothing writes a stream in place)
+            ts = np.asarray(members[0].ts, np.int64) if members else np.zeros(0, np.int64)
+            f = np.asarray(fs[0], np.float64) if members else np.zeros(0)
+            perm = None
+        if any(longs):
+            i = np.concatenate(
+                [
+                    d.values if isl else np.zeros(len(d.ts), np.int64)
+                    for d, isl in zip(members, longs, strict=True)
+                ]
+            )
+            is_long = np.concatenate(
+                [np.full(len(d.ts), isl) for d, isl in zip(members, longs, strict=True)]
+            )
+            if perm is not None:
+                i, is_long = i[perm], is_long[perm]
+        else:
+            i, is_long = np.zeros(len(ts), np.int64), np.zeros(len(ts), bool)
+        s = Stream("number", ts, f, i, is_long)
     else:
+        ts = np.concatenate([d.ts for d in members]) if members else np.zeros(0, np.int64)
         objs: list = []
         for d in members:
             objs.extend(d.values)

@@ -32,11 +32,13 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from kairos._native import merge as _m
 from kairos._native import reduce as _k
 
 __all__ = [
     "SMA_EXACT_MAX_SIZE",
     "bucket_fixed",
+    "merge_sorted",
     "segment_dev_mean",
     "segment_least_squares",
     "segment_percentile",
@@ -341,3 +343,25 @@ def sma(values: npt.ArrayLike, size: int, *, exact: bool | None = None) -> np.nd
         exact = size <= SMA_EXACT_MAX_SIZE
     _done((_k.sma if exact else _k.sma_running)(v, size, out), "sma")
     return out
+
+
+def merge_sorted(
+    ts_list: list[npt.ArrayLike], f_list: list[npt.ArrayLike]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge time-sorted series into one stream, as KairosDB's tournament merge (spec §3.4).
+
+    ``ts_list[j]`` (ascending int64 timestamps) and ``f_list[j]`` (float64 values) are series
+    ``j``.  Returns ``(ts, f, perm)``: the merged points ordered by timestamp, then value (NaN
+    last, ``-0.0`` equal to ``0.0``), then series position -- ``np.lexsort((f, ts))`` of the
+    concatenation -- and each point's index in that concatenation.  A loser tree: O(n log k).
+    """
+    if len(ts_list) != len(f_list):
+        raise ValueError(f"{len(ts_list)} timestamp arrays but {len(f_list)} value arrays")
+    ts_arrays = [_int_array(t, f"ts_list[{j}]") for j, t in enumerate(ts_list)]
+    f_arrays = [_float_array(f, f"f_list[{j}]") for j, f in enumerate(f_list)]
+    for j, (t, f) in enumerate(zip(ts_arrays, f_arrays, strict=True)):
+        if t.shape != f.shape:
+            raise ValueError(f"series {j}: {t.shape[0]} timestamps but {f.shape[0]} values")
+        if t.shape[0] > 1 and not (t[1:] > t[:-1]).all():
+            raise ValueError(f"series {j}: timestamps are not strictly ascending")
+    return _m.merge_sorted(ts_arrays, f_arrays)

@@ -1,0 +1,104 @@
+"""The k-way merge kernel agrees with its reference (``np.lexsort`` of the concatenation)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kairos._native import merge as M
+from kairos.query import _kernels_reference as R
+from kairos.query import kernels
+
+prop = settings(deadline=None, max_examples=300)
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+VALUES = st.one_of(
+    st.floats(),
+    st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, -5e-324, 1.5]),
+    st.integers(-3, 3).map(float),  # many equal values
+)
+TIMES = st.one_of(
+    st.integers(0, 30),  # many equal timestamps across series
+    st.sampled_from([INT64_MIN, INT64_MAX, -1, 0]),
+    st.integers(INT64_MIN, INT64_MAX),
+)
+
+
+@st.composite
+def members(draw):
+    """Series with unique ascending timestamps; some share every timestamp."""
+    k = draw(st.integers(0, 12))
+    shared = draw(st.booleans())
+    common = sorted(set(draw(st.lists(TIMES, max_size=15))))
+    ts_list, f_list = [], []
+    for _ in range(k):
+        ts = common if shared else sorted(set(draw(st.lists(TIMES, max_size=15))))
+        ts_list.append(np.array(ts, np.int64))
+        f_list.append(np.array(draw(st.lists(VALUES, min_size=len(ts), max_size=len(ts)))))
+    return ts_list, f_list
+
+
+def same(a: tuple, b: tuple) -> None:
+    assert (a[0] == b[0]).all() and a[0].dtype == b[0].dtype == np.int64
+    assert a[1].dtype == b[1].dtype == np.float64
+    assert (a[1].view(np.int64) == b[1].view(np.int64)).all()  # -0.0 and NaN payloads too
+    assert (a[2] == b[2]).all() and a[2].dtype == b[2].dtype == np.int64
+
+
+@prop
+@given(members())
+def test_merge_matches_lexsort(m) -> None:
+    ts_list, f_list = m
+    same(kernels.merge_sorted(ts_list, f_list), R.merge_sorted(ts_list, f_list))
+
+
+@prop
+@given(members(), st.integers(0, 3))
+def test_radix_path_matches_lexsort(m, radix_min_k) -> None:
+    """The shared-timestamps radix path (forced for small k here) gives the same order."""
+    ts_list, f_list = m
+    ts_arrays = [np.ascontiguousarray(t, np.int64) for t in ts_list]
+    f_arrays = [np.ascontiguousarray(f, np.float64) for f in f_list]
+    same(M.merge_sorted(ts_arrays, f_arrays, radix_min_k), R.merge_sorted(ts_list, f_list))
+
+
+def test_merge_nan_and_signed_zero_order() -> None:
+    ts = [np.array([5, 6], np.int64)] * 4
+    fs = [
+        np.array([math.nan, 0.0]),
+        np.array([-0.0, 1.0]),
+        np.array([1.0, -0.0]),
+        np.array([-1.0, math.nan]),
+    ]
+    got = kernels.merge_sorted(ts, fs)
+    same(got, R.merge_sorted(ts, fs))
+    assert got[2].tolist() == [6, 2, 4, 0, 1, 5, 3, 7]
+
+
+def test_merge_large_fanout() -> None:
+    rng = np.random.default_rng(7)
+    ts_list = [np.unique(rng.integers(0, 500, 300)) for _ in range(300)]
+    f_list = [np.round(rng.normal(0, 3, len(t))) for t in ts_list]
+    same(kernels.merge_sorted(ts_list, f_list), R.merge_sorted(ts_list, f_list))
+    shared = [ts_list[0]] * 300  # the radix path
+    f_list = [np.round(rng.normal(0, 3, len(ts_list[0])), 1) for _ in range(300)]
+    f_list[7][3] = np.nan
+    f_list[9][3] = -0.0
+    f_list[2][3] = 0.0
+    same(kernels.merge_sorted(shared, f_list), R.merge_sorted(shared, f_list))
+
+
+def test_merge_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="ascending"):
+        kernels.merge_sorted([np.array([2, 1])], [np.array([0.0, 0.0])])
+    with pytest.raises(ValueError, match="timestamps but"):
+        kernels.merge_sorted([np.array([1, 2])], [np.array([0.0])])
+    with pytest.raises(ValueError):
+        kernels.merge_sorted([np.array([1])], [])
+    with pytest.raises(TypeError):
+        M.merge_sorted([np.array([1], np.int32)], [np.array([0.0])])
