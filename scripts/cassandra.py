@@ -148,8 +148,11 @@ commitlog_directory: {d}/commitlog
 saved_caches_directory: {d}/saved_caches
 hints_directory: {d}/hints
 cdc_raw_directory: {d}/cdc_raw
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
+# Acknowledge a write only once its commit log entry is on disk (fsynced every 10 ms as a
+# group): Kairos deletes WAL data once Cassandra acknowledged it, so a node killed with -9 must
+# not lose acknowledged writes (the default, periodic, may lose the last 10 s).
+commitlog_sync: group
+commitlog_sync_group_window: 10ms
 commitlog_segment_size: 16MiB
 memtable_heap_space: 64MiB
 memtable_offheap_space: 64MiB

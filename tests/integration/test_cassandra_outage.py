@@ -17,7 +17,7 @@ from tests.conftest import start_server
 pytestmark = [pytest.mark.integration, pytest.mark.cassandra, pytest.mark.slow]
 
 
-def _count(c, metric: str) -> int:
+def _count(c, metric: str, timeout: float = 30.0) -> int:
     q = {
         "start_absolute": 0,
         "metrics": [
@@ -27,7 +27,14 @@ def _count(c, metric: str) -> int:
             }
         ],
     }
-    r = c.post("/api/v1/datapoints/query", json=q)
+    # A worker's driver session notices Cassandra is back at its next reconnection attempt
+    # (at most 2 s apart); until then its queries answer 503.
+    deadline = time.monotonic() + timeout
+    while True:
+        r = c.post("/api/v1/datapoints/query", json=q)
+        if r.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert r.status_code == 200, r.text
     results = r.json()["queries"][0]["results"]
     return sum(v for res in results for _, v in res["values"])

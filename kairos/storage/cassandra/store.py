@@ -108,7 +108,7 @@ def connect(config: Config):
         },
         timestamp_generator=_millis,
         # Back within seconds of an outage's end (the driver's default waits up to 10 min).
-        reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
+        reconnection_policy=ExponentialReconnectionPolicy(0.5, 2.0),
         connect_timeout=config.cassandra_connect_timeout_seconds,
         **_connection_class(),
     )
