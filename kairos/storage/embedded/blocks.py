@@ -214,6 +214,15 @@ def write_block(path: str, kinds: np.ndarray, items: Iterable[tuple[int, Points]
     }
 
 
+_ZEROS = np.zeros(CHUNK_POINTS, np.int64)
+_ZEROS.flags.writeable = False
+
+
+def _zeros(n: int) -> np.ndarray:
+    """``n`` zero expiry times (a read-only view: nothing writes them)."""
+    return _ZEROS[:n] if n <= CHUNK_POINTS else np.zeros(n, np.int64)
+
+
 class Block:
     """A block file, memory-mapped read-only; the index is checked when opened, each chunk's
     CRC when it is read."""
@@ -254,6 +263,73 @@ class Block:
             np.searchsorted(self.series, keys, "left"),
             np.searchsorted(self.series, keys, "right"),
         )
+
+    def read_many(self, sids: np.ndarray, start: int, end: int) -> dict[int, Points]:
+        """Points with start <= ts <= end of each series in ``sids``, decoded together: the
+        numeric chunks without expiry times (the common case) of all these series go to one
+        kernel call per kind; other chunks are decoded one by one."""
+        lo, hi = self.locate(sids)
+        lengths = hi - lo
+        has = lengths > 0
+        if not has.any():
+            return {}
+        lo, lengths = lo[has], lengths[has]
+        # Every index row of the requested series, then those overlapping the range.
+        first = np.repeat(lo - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        rows = first + np.arange(int(lengths.sum()))
+        idx = self.index[rows]
+        rows = rows[(idx["max_ts"] >= start) & (idx["min_ts"] <= end)]
+        if not len(rows):
+            return {}
+        idx = self.index[rows]
+        off = idx["offset"].astype(np.int64)
+        length = idx["length"].astype(np.int64)
+        if int((off + length).max()) > self.data_end:
+            raise CorruptFile(self.path, "a chunk runs past the chunk area")
+        head = np.frombuffer(self.buf, np.uint8, count=self.data_end)
+        kinds, flags = head[off], head[off + 1]
+        fast = ((kinds == LONG) | (kinds == DOUBLE)) & (flags == 0)
+        out: dict[int, list[Points]] = {}
+        for kind in (LONG, DOUBLE):
+            sel = np.flatnonzero(fast & (kinds == kind))
+            if not len(sel):
+                continue
+            bufs = []
+            for o, n, crc in zip(
+                off[sel].tolist(), length[sel].tolist(), idx["crc"][sel].tolist(), strict=True
+            ):
+                rec = self.buf[o : o + n]
+                if zlib.crc32(rec) != crc:
+                    raise CorruptFile(self.path, f"chunk at offset {o} failed its CRC check")
+                bufs.append(rec[RECORD.size :])
+            try:
+                ts, vals = chunks.decode_chunks(bufs, -(1 << 63), (1 << 63) - 1)
+            except ValueError as e:
+                raise CorruptFile(self.path, f"undecodable chunk: {e}") from None
+            counts = idx["count"][sel].astype(np.int64)
+            if len(ts) != int(counts.sum()):
+                raise CorruptFile(self.path, "chunks hold other point counts than the index")
+            words = vals.view(np.int64)
+            ends = np.cumsum(counts).tolist()
+            begin = 0
+            for j, stop in zip(sel.tolist(), ends, strict=True):
+                pts = Points(ts[begin:stop], words[begin:stop], _zeros(stop - begin))
+                out.setdefault(int(idx["series"][j]), []).append(pts)
+                begin = stop
+        for j in np.flatnonzero(~fast).tolist():
+            out.setdefault(int(idx["series"][j]), []).append(self._chunk(idx[j]))
+        result = {}
+        for sid, parts in out.items():
+            if len(parts) > 1:
+                parts.sort(key=lambda p: int(p.ts[0]))
+            pts = Points.concat(parts)
+            if pts.ts[0] < start or pts.ts[-1] > end:
+                a = int(np.searchsorted(pts.ts, start, "left"))
+                b = int(np.searchsorted(pts.ts, end, "right"))
+                pts = pts.take(slice(a, b))
+            if len(pts):
+                result[sid] = pts
+        return result
 
     def read(self, lo: int, hi: int, start: int, end: int) -> Points | None:
         """Decoded points of index rows ``lo:hi`` (one series) with start <= ts <= end."""

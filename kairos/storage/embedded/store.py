@@ -80,7 +80,9 @@ def _seg_number(seg: dict) -> int:
 
 def _merge_parts(parts: list[tuple[Points, int]]) -> tuple[Points, np.ndarray]:
     """One series' points from several blocks (oldest first): sorted, one per timestamp, the
-    newest block's point winning; also each point's block number."""
+    newest block's point winning; also each point's block number (a scalar for one block)."""
+    if len(parts) == 1:
+        return parts[0][0], np.int64(parts[0][1])  # one block: its number broadcasts
     pts = Points.concat([p for p, _ in parts])
     numbers = np.concatenate([np.full(len(p), n, np.int64) for p, n in parts])
     if len(parts) > 1:
@@ -342,16 +344,15 @@ class EmbeddedStore:
         with self._lock:
             segments = list(self._live_segments(start, end))
         for seg, blk in segments:
-            lo, hi = blk.locate(sids)
             number = _seg_number(seg)
-            for j in np.flatnonzero(hi > lo).tolist():
-                pts = blk.read(int(lo[j]), int(hi[j]), start, end)
-                if pts is not None:
-                    per_sid.setdefault(int(sids[j]), []).append((pts, number))
+            for sid, pts in blk.read_many(sids, start, end).items():
+                per_sid.setdefault(sid, []).append((pts, number))
         return per_sid
 
     def _visible(self, sid: int, pts: Points, numbers: np.ndarray, now: int) -> Points:
         """Drop points hidden by tombstones, expired by TTL or past the retention."""
+        if not self.retention_ms and not self._manifest.get("tombstones") and not pts.expires.any():
+            return pts
         keep = (pts.expires == 0) | (pts.expires > now)
         if self.retention_ms:
             keep &= pts.ts >= now - self.retention_ms
