@@ -1,4 +1,5 @@
-"""asv benchmarks for the embedded engine: index lookup, block scan and writer applies.
+"""asv benchmarks for the embedded engine: index lookup, block scan, end-to-end queries, and
+writer applies (of batches, and of a parsed JSON body).
 
 A fixed-seed store of 1,000 series (metric ``bench.cpu``, tags host: 100 values x dc: 10
 values) x 2,000 two-decimal gauge points 10 s apart, built once (``setup_cache``) and compacted
@@ -12,8 +13,12 @@ import shutil
 import tempfile
 
 import numpy as np
+import orjson
 
+from kairos.ingest import ingest_body
 from kairos.ingest.batch import DOUBLE, Batch
+from kairos.query.engine import run_query
+from kairos.query.model import parse_query
 from kairos.storage.embedded.store import EmbeddedStore
 
 SEED = 7
@@ -75,6 +80,56 @@ class ReadSuite:
         self.store.read(self.one, T0 + 3_600_000, T0 + 7_200_000)
 
 
+class QuerySuite:
+    """End to end in process: a KairosDB query over the cached store, serialised."""
+
+    timeout = 300
+
+    def setup(self, d: str) -> None:
+        self.store = EmbeddedStore(d)
+        end = T0 + POINTS * STEP
+        self.group = parse_query(
+            {
+                "start_absolute": T0,
+                "end_absolute": end,
+                "metrics": [
+                    {
+                        "name": "bench.cpu",
+                        "group_by": [{"name": "tag", "tags": ["dc"]}],
+                        "aggregators": [{"name": "avg", "sampling": {"value": 1, "unit": "hours"}}],
+                    }
+                ],
+            }
+        )
+        self.one = parse_query(
+            {
+                "start_absolute": T0,
+                "end_absolute": end,
+                "metrics": [
+                    {
+                        "name": "bench.cpu",
+                        "tags": {"host": ["h042"]},
+                        "aggregators": [
+                            {"name": "max", "sampling": {"value": 1, "unit": "minutes"}}
+                        ],
+                    }
+                ],
+            }
+        )
+
+    def teardown(self, d: str) -> None:
+        self.store.close()
+
+    def time_group_by_tag_1h_avg_all_series(self, d: str) -> None:
+        orjson.dumps(run_query(self.store, self.group))
+
+    def peakmem_group_by_tag_1h_avg_all_series(self, d: str) -> None:
+        orjson.dumps(run_query(self.store, self.group))
+
+    def time_tag_filter_1m_max(self, d: str) -> None:
+        orjson.dumps(run_query(self.store, self.one))
+
+
 class WriteSuite:
     timeout = 300
 
@@ -82,6 +137,16 @@ class WriteSuite:
         self.dir = tempfile.mkdtemp(prefix="kairos-bench-write-")
         self.store = EmbeddedStore(self.dir, writer=True, fanout=1000)
         self.batches = [_batch(i * 10, 10, np.random.default_rng(i)) for i in range(10)]
+        self.body = orjson.dumps(
+            [
+                {
+                    "name": "bench.http",
+                    "tags": {"host": f"h{s}"},
+                    "datapoints": [[T0 + i * STEP, round(i * 0.37, 2)] for i in range(100)],
+                }
+                for s in range(100)
+            ]
+        )
 
     def teardown(self, d: str) -> None:
         self.store.close()
@@ -89,6 +154,9 @@ class WriteSuite:
 
     def time_apply_100k_points(self, d: str) -> None:
         self.store.write_many(self.batches, {"bench.wal": 1})
+
+    def time_parse_and_apply_10k_point_body(self, d: str) -> None:
+        self.store.write_many([ingest_body(self.body, 100_000).batch], {"bench.wal": 2})
 
 
 if __name__ == "__main__":
