@@ -13,6 +13,8 @@ from tests.conftest import start_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+COMPACT_OFTEN = {"KAIROSDB_DATASTORE_COMPACTION_FANOUT": "2", "KAIROSDB_WRITER_INTERVAL_MS": "20"}
+
 
 def _ingest(url: str, client_id: int, base: int, acked: list[int], stop: threading.Event) -> None:
     seq = base
@@ -34,7 +36,8 @@ def test_sigkill_loses_no_acknowledged_point(tmp_path) -> None:
     data = tmp_path / "data"
     acked: dict[int, list[int]] = {0: [], 1: [], 2: []}
     for rnd in range(4):
-        srv = start_server(data, workers=2)
+        # Fanout 2: the writer compacts every other apply, so kills also land mid-compaction.
+        srv = start_server(data, workers=2, env=COMPACT_OFTEN)
         stop = threading.Event()
         threads = [
             threading.Thread(target=_ingest, args=(srv.url, cid, rnd * 10**8, acked[cid], stop))
@@ -48,7 +51,7 @@ def test_sigkill_loses_no_acknowledged_point(tmp_path) -> None:
         for t in threads:
             t.join()
 
-    srv = start_server(data, workers=1)
+    srv = start_server(data, workers=1, env=COMPACT_OFTEN)
     try:
         srv.wait_applied(timeout=60)
         with srv.client() as c:
