@@ -623,7 +623,10 @@ class EmbeddedStore:
                 last = first + COMPACTION_SERIES
                 per_sid: dict[int, list[tuple[Points, int]]] = {}
                 for blk, num in blocks:
-                    for sid, pts in blk.iter_series(first, last):
+                    a = int(np.searchsorted(blk.series, np.uint32(first), "left"))
+                    b = int(np.searchsorted(blk.series, np.uint32(last), "left"))
+                    sids = np.unique(blk.series[a:b]).astype(np.int64)
+                    for sid, pts in blk.read_many(sids, -(1 << 63), (1 << 63) - 1).items():
                         per_sid.setdefault(sid, []).append((pts, num))
                 for sid in sorted(per_sid):
                     pts, numbers = _merge_parts(per_sid[sid])
