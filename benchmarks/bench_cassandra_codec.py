@@ -10,10 +10,9 @@ reference without asv.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from benchmarks._timing import best
 from kairos.storage.cassandra import codec
 
 SEED = 20240701
@@ -109,15 +108,6 @@ class ValueSuite:
         codec.decode_strings(self.string_cells)
 
 
-def _best(fn, repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def main() -> None:
     from kairos.storage.cassandra import _codec_reference as ref
 
@@ -165,7 +155,7 @@ def main() -> None:
     }
     print(f"{N:,} values; M values/s (Cython facade vs plain reference)")
     for name, (fast, slow) in runs.items():
-        t_fast, t_slow = _best(fast), _best(slow, repeat=1)
+        t_fast, t_slow = best(fast, 5), best(slow, repeat=1)
         print(
             f"{name:>18}: {N / t_fast / 1e6:7.2f}  vs {N / t_slow / 1e6:6.3f}"
             f"  ({t_slow / t_fast:5.0f}x)"

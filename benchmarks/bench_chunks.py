@@ -15,10 +15,10 @@ reference on a small sample.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
+from benchmarks._timing import best
 from kairos.storage.embedded import _chunks_reference as R
 from kairos.storage.embedded import chunks
 
@@ -83,15 +83,6 @@ class ChunkSuite:
     track_bytes_per_point.unit = "bytes"  # type: ignore[attr-defined]
 
 
-def _best(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--series", type=int, default=1000)
@@ -108,22 +99,22 @@ def main() -> None:
         for s in range(args.series):
             ts, values = make_series(kind, args.points, s)
             bufs = encode_series(ts, values, args.chunk)
-            t_enc += _best(lambda ts=ts, values=values: encode_series(ts, values, args.chunk))
-            t_dec += _best(lambda bufs=bufs: chunks.decode_chunks(bufs, START_MS, 2**62))
+            t_enc += best(lambda ts=ts, values=values: encode_series(ts, values, args.chunk))
+            t_dec += best(lambda bufs=bufs: chunks.decode_chunks(bufs, START_MS, 2**62))
             size += sum(map(len, bufs))
             points += len(ts)
         # the plain reference, on the first 12,000 points of series 0
         ts, values = make_series(kind, 12_000, 0)
         r_bufs = [R.encode_chunk(ts[i : i + args.chunk], values[i : i + args.chunk])
                   for i in range(0, len(ts), args.chunk)]  # fmt: skip
-        r_enc = _best(
+        r_enc = best(
             lambda ts=ts, values=values: [
                 R.encode_chunk(ts[i : i + args.chunk], values[i : i + args.chunk])
                 for i in range(0, len(ts), args.chunk)
             ],
             1,
         )
-        r_dec = _best(lambda r_bufs=r_bufs: [R.decode_chunk(b) for b in r_bufs], 1)
+        r_dec = best(lambda r_bufs=r_bufs: [R.decode_chunk(b) for b in r_bufs], 1)
         print(
             f"{kind:>12}: {size / points:6.3f} bytes/point  "
             f"encode {points / t_enc / 1e6:7.1f} M points/s  "

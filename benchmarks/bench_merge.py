@@ -8,10 +8,9 @@ old path, ``np.lexsort((f, ts))`` of the concatenation, is timed alongside.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from benchmarks._timing import best
 from kairos.query import kernels
 
 SEED = 20240612
@@ -49,22 +48,13 @@ class MergeSuite:
         np.lexsort((self.f, self.ts))
 
 
-def _best(fn, repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def main() -> None:
     for k in MergeSuite.params[0]:
         ts_list, f_list = make_group(k)
         ts, f = np.concatenate(ts_list), np.concatenate(f_list)
         n = len(ts)
-        t_merge = _best(lambda a=ts_list, b=f_list: kernels.merge_sorted(a, b))
-        t_lex = _best(lambda a=ts, b=f: np.lexsort((b, a)))
+        t_merge = best(lambda a=ts_list, b=f_list: kernels.merge_sorted(a, b), 5)
+        t_lex = best(lambda a=ts, b=f: np.lexsort((b, a)), 5)
         print(
             f"k={k:>5}: merge_sorted {t_merge * 1e3:7.2f} ms ({n / t_merge / 1e6:6.1f} M points/s)"
             f"   lexsort {t_lex * 1e3:7.2f} ms ({n / t_lex / 1e6:6.1f} M points/s)"

@@ -8,10 +8,9 @@ throughput of every kernel without asv.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from benchmarks._timing import best
 from kairos.query import kernels
 
 SEED = 20240611
@@ -99,15 +98,6 @@ class SmaSuite:
         kernels.sma(self.values, size, exact=exact)
 
 
-def _best(fn, repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def main() -> None:
     ts, values = make_series()
     keys = kernels.bucket_fixed(ts, START_MS, WIDTH_MS)
@@ -121,7 +111,7 @@ def main() -> None:
         "sma(1000, running)": lambda: kernels.sma(values, 1000, exact=False),
     }
     for name, fn in runs.items():
-        t = _best(fn)
+        t = best(fn, 5)
         print(f"{name:>20}: {t * 1e3:8.1f} ms  {N_POINTS / t / 1e6:8.1f} M points/s")
 
 

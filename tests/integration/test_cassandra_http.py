@@ -12,7 +12,7 @@ import pytest
 
 from tests.cassandra_support import connect
 from tests.conftest import Server, start_server
-from tests.integration.test_kairosdb_cases import CASES, _compare, _load
+from tests.integration.test_kairosdb_cases import CASES, run_case
 
 pytestmark = [pytest.mark.integration, pytest.mark.cassandra]
 
@@ -46,22 +46,8 @@ def session(cassandra_contact_points, keyspace, cserver):
 
 @pytest.mark.parametrize("case", CASES)
 def test_kairosdb_case_on_cassandra(cserver, kairos_fixtures, case) -> None:
-    d = kairos_fixtures / "integration" / case
-    metric = f"integration_test_{uuid.uuid4()}"
     with cserver.client() as c:
-        r = c.post("/api/v1/datapoints", json=_load(d / "datapoints.json", metric))
-        assert r.status_code == 204, r.text
-        cserver.wait_applied()
-        query = _load(d / "query.json", metric)
-        r = c.post("/api/v1/datapoints/query", json=query)
-        assert r.status_code == 200, r.text
-        _compare(r.json(), _load(d / "response.json", metric))
-        assert metric in c.get("/api/v1/metricnames").json()["results"]
-        r = c.post("/api/v1/datapoints/delete", json=query)
-        assert r.status_code == 204, r.text
-        after = c.post("/api/v1/datapoints/query", json=query).json()
-        assert all(not res["values"] for qr in after["queries"] for res in qr["results"])
-        assert metric not in c.get("/api/v1/metricnames").json()["results"]
+        run_case(cserver, c, kairos_fixtures, case)
 
 
 # -- what Java KairosDB wrote, Kairos reads ---------------------------------------------------

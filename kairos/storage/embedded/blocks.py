@@ -32,7 +32,7 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -331,22 +331,6 @@ class Block:
                 result[sid] = pts
         return result
 
-    def read(self, lo: int, hi: int, start: int, end: int) -> Points | None:
-        """Decoded points of index rows ``lo:hi`` (one series) with start <= ts <= end."""
-        parts = []
-        for row in self.index[lo:hi]:
-            if row["max_ts"] < start or row["min_ts"] > end:
-                continue
-            parts.append(self._chunk(row))
-        if not parts:
-            return None
-        pts = Points.concat(parts)
-        if pts.ts[0] < start or pts.ts[-1] > end:
-            a = int(np.searchsorted(pts.ts, start, "left"))
-            b = int(np.searchsorted(pts.ts, end, "right"))
-            pts = pts.take(slice(a, b))
-        return pts if len(pts) else None
-
     def _chunk(self, row) -> Points:
         off, length = int(row["offset"]), int(row["length"])
         if off + length > self.data_end:
@@ -361,19 +345,6 @@ class Block:
                 f"chunk at offset {off} holds {len(pts)} points, index says {int(row['count'])}",
             )
         return pts
-
-    def iter_series(self, first: int, last: int) -> Iterator[tuple[int, Points]]:
-        """(sid, all points) of every series ``first <= sid < last`` (compaction)."""
-        lo = int(np.searchsorted(self.series, np.uint32(first), "left"))
-        hi = int(np.searchsorted(self.series, np.uint32(last), "left"))
-        i = lo
-        while i < hi:
-            sid = int(self.series[i])
-            j = i
-            while j < hi and int(self.series[j]) == sid:
-                j += 1
-            yield sid, Points.concat([self._chunk(r) for r in self.index[i:j]])
-            i = j
 
     def close(self) -> None:
         try:
