@@ -217,10 +217,11 @@ def test_every_worker_sees_every_write(backend) -> None:
         assert c.get(url).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "backend", [pytest.param("cassandra", marks=pytest.mark.cassandra)], indirect=True
+)
 def test_cassandra_rows_and_millisecond_write_times(backend, c) -> None:
-    datastore, _, points, keyspace = backend
-    if datastore != "cassandra":
-        pytest.skip("Cassandra's service_index table")
+    _, _, points, keyspace = backend
     s = svc()
     before = time.time_ns() // 1_000_000
     assert c.post(f"/api/v1/metadata/{s}/sk/k", content=b"value").status_code == 204
