@@ -353,18 +353,11 @@ class CassandraStore:
         name = metric.encode("utf-8", "surrogatepass")
         items = []
         for a, b in ranges:
-            lo = first_row_time(a, spec.row_width)
-            hi = codec.row_time(b, spec.row_width)
-            items.append(
-                (
-                    stmt,
-                    (
-                        name,
-                        name + b"\x00" + lo.to_bytes(8, "big", signed=True) + b"\x00\x00",
-                        name + b"\x00" + hi.to_bytes(8, "big", signed=True) + b"\xff\x00",
-                    ),
-                )
-            )
+            # KairosDB's scan keys, from the lowest row that can hold a point >= a (see
+            # first_row_time) rather than its rowTime(a).
+            first = codec.encode_row_key(metric, first_row_time(a, spec.row_width), "", ())
+            _, last = codec.row_key_index_range(metric, b, b, spec.row_width)
+            items.append((stmt, (name, first, last)))
         out = []
         for rows in self._execute(items, 2, READ):
             for (key,) in rows:
@@ -433,9 +426,10 @@ class CassandraStore:
             "SELECT column1, value FROM {ks}.data_points WHERE key = ? "
             "AND column1 >= ? AND column1 < ?"
         )
-        if limit:
-            cql += f" ORDER BY column1 {'DESC' if order == 'desc' else 'ASC'} LIMIT {int(limit)}"
+        if limit:  # one prepared statement per order, the limit bound
+            cql += f" ORDER BY column1 {'DESC' if order == 'desc' else 'ASC'} LIMIT ?"
         stmt = self._stmt(cql)
+        extra = (int(limit),) if limit else ()
         stmt.fetch_size = FETCH_SIZE
         lo = first_row_time(start, spec.row_width)
         plan: list[tuple[int, str, int]] = []  # (series index, data type, row time)
@@ -451,7 +445,7 @@ class CassandraStore:
                     lo_col, hi_col = codec.column_range(start, end, rt, spec.row_width, unit)
                     key = codec.encode_row_key(info.metric, rt, dt, info.tags)
                     plan.append((i, dt, rt))
-                    items.append((stmt, (key, lo_col, hi_col)))
+                    items.append((stmt, (key, lo_col, hi_col, *extra)))
         results = self._execute(items, self.config.cassandra_simultaneous_queries, READ)
         parts: dict[int, list[tuple[np.ndarray, object]]] = {}
         for (i, dt, rt), rows in zip(plan, results, strict=True):
