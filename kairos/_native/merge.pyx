@@ -8,16 +8,15 @@ by timestamp, then by double value -- ``NaN`` after every number, ``-0.0`` equal
 holds this kernel to.
 
 A loser tree over the ``k`` series costs ``ceil(log2 k)`` comparisons per output point, with
-no sort of the concatenation.  When every series has the same timestamps (aligned collection:
-each timestamp is a run of ``k`` ties ordered by value) a stable LSD radix sort of the values'
-order-preserving keys, then a counting pass by timestamp, gives the same order in a few
-sequential passes.
+no sort of the concatenation.  When every series has the same timestamps (aligned collection)
+the facade (``kairos.query.kernels.merge_sorted``) instead sorts each timestamp's ``k`` values
+with numpy, filling the matrix through :func:`stack_columns`.
 """
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcmp, memcpy
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport free, malloc
 
 import numpy as np
 
@@ -71,16 +70,13 @@ cdef inline bint _before(Key a, Key b) noexcept nogil:
     return (a.k < b.k) | ((a.k == b.k) & ((a.u < b.u) | ((a.u == b.u) & (a.xi < b.xi))))
 
 
-def merge_sorted(list ts_list, list f_list, Py_ssize_t radix_min_k=16):
+def merge_sorted(list ts_list, list f_list):
     """Merge series ``(ts_list[j], f_list[j])`` into one stream.
 
     Parameters
     ----------
     ts_list : list of int64 C-contiguous arrays, each ascending
     f_list : list of float64 C-contiguous arrays, same lengths
-    radix_min_k : int
-        Fewest series for the radix path when all share their timestamps (below it the
-        loser tree is faster); the result is the same either way.
 
     Returns
     -------
@@ -126,13 +122,6 @@ def merge_sorted(list ts_list, list f_list, Py_ssize_t radix_min_k=16):
         ts_out = np.empty(total, np.int64)
         f_out = np.empty(total, np.float64)
         perm = np.empty(total, np.int64)
-        if (max(2, radix_min_k) <= k < (1 << 31) and src[0].n < (1 << 31)
-                and _shared_ts(src, k)):
-            if _radix_shared(src, k, src[0].n,
-                             <int64_t*>cnp.PyArray_DATA(ts_out), <double*>cnp.PyArray_DATA(f_out),
-                             <int64_t*>cnp.PyArray_DATA(perm)) < 0:
-                raise MemoryError()
-            return ts_out, f_out, perm
         _run(src, K, tree, win, total,
              <int64_t*>cnp.PyArray_DATA(ts_out), <double*>cnp.PyArray_DATA(f_out),
              <int64_t*>cnp.PyArray_DATA(perm))
@@ -190,97 +179,40 @@ cdef void _run(Src* src, Py_ssize_t K, Key* tree, Key* win, Py_ssize_t total,
             node >>= 1
 
 
-cdef bint _shared_ts(const Src* src, Py_ssize_t k) noexcept nogil:
-    """Whether all ``k`` sources have the same timestamps."""
-    cdef Py_ssize_t j, n = src[0].n
-    if n == 0:
-        return False
-    for j in range(1, k):
-        if src[j].n != n or memcmp(src[j].ts, src[0].ts, n * sizeof(int64_t)) != 0:
+def shared_timestamps(list ts_list):
+    """Whether every array of ``ts_list`` (int64, C-contiguous, at least one) holds the same
+    timestamps, compared byte for byte."""
+    cdef const int64_t[::1] first = ts_list[0]
+    cdef const int64_t[::1] other
+    cdef Py_ssize_t j, n = first.shape[0]
+    for j in range(1, len(ts_list)):
+        other = ts_list[j]
+        if other.shape[0] != n:
+            return False
+        if n and memcmp(&other[0], &first[0], n * sizeof(int64_t)) != 0:
             return False
     return True
 
 
-cdef enum:
-    RADIX_BITS = 11
-    RADIX = 2048
-    DIGITS = 6  # 6 x 11 bits cover a 64-bit key
-
-
-cdef int _radix_shared(const Src* src, Py_ssize_t k, Py_ssize_t nts, int64_t* ts_out,
-                       double* f_out, int64_t* perm) noexcept nogil:
-    """Merge ``k`` sources that share their ``nts`` timestamps; -1 when out of memory.
-
-    Point ``e = j * k + m`` is source ``m``'s ``j``-th point, carried as ``j << 32 | m``.
-    A stable LSD radix sort by value key (skipping digits every key shares) keeps equal
-    values in source order; a stable counting pass by ``j`` then puts each timestamp's run
-    in place.
-    """
-    cdef Py_ssize_t total = k * nts, e, j, m, d, i, b, acc, c
+def stack_columns(list f_list, double[:, ::1] out):
+    """``out[:, j] = f_list[j]`` for float64 arrays of ``out.shape[0]`` values; returns whether
+    no value is NaN or ``-0.0`` (the values whose sorted order numpy's unstable sort could
+    leave different from the stable one's)."""
+    cdef const double[::1] col
+    cdef Py_ssize_t j, i, n = out.shape[0], k = out.shape[1]
     cdef uint64_t u
-    cdef uint64_t* keys = <uint64_t*>malloc(total * sizeof(uint64_t))
-    cdef uint64_t* keys2 = <uint64_t*>malloc(total * sizeof(uint64_t))
-    cdef Py_ssize_t* idx = <Py_ssize_t*>malloc(total * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* idx2 = <Py_ssize_t*>malloc(total * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* cnt = <Py_ssize_t*>calloc(DIGITS * RADIX, sizeof(Py_ssize_t))
-    cdef Py_ssize_t* fill = <Py_ssize_t*>calloc(nts, sizeof(Py_ssize_t))
-    cdef Py_ssize_t* h
-    cdef uint64_t* tk
-    cdef Py_ssize_t* ti
-    cdef int shift
-    if keys == NULL or keys2 == NULL or idx == NULL or idx2 == NULL or cnt == NULL or fill == NULL:
-        free(keys)
-        free(keys2)
-        free(idx)
-        free(idx2)
-        free(cnt)
-        free(fill)
-        return -1
-    e = 0
-    for j in range(nts):
-        for m in range(k):
-            u = _fkey(src[m].f[j])
-            keys[e] = u
-            idx[e] = (j << 32) | m  # shifts, not divisions, in the last pass
-            for d in range(DIGITS):
-                cnt[d * RADIX + <Py_ssize_t>((u >> (d * RADIX_BITS)) & (RADIX - 1))] += 1
-            e += 1
-    for d in range(DIGITS):
-        h = cnt + d * RADIX
-        shift = d * RADIX_BITS
-        if h[<Py_ssize_t>((keys[0] >> shift) & (RADIX - 1))] == total:
-            continue  # every key has this digit
-        acc = 0
-        for b in range(RADIX):
-            c = h[b]
-            h[b] = acc
-            acc += c
-        for e in range(total):
-            u = keys[e]
-            b = <Py_ssize_t>((u >> shift) & (RADIX - 1))
-            i = h[b]
-            h[b] = i + 1
-            keys2[i] = u
-            idx2[i] = idx[e]
-        tk = keys
-        keys = keys2
-        keys2 = tk
-        ti = idx
-        idx = idx2
-        idx2 = ti
-    for e in range(total):
-        i = idx[e]
-        j = i >> 32
-        m = i & <Py_ssize_t>0xFFFFFFFF
-        c = j * k + fill[j]
-        fill[j] += 1
-        ts_out[c] = src[0].ts[j]
-        f_out[c] = src[m].f[j]
-        perm[c] = src[m].base + j
-    free(keys)
-    free(keys2)
-    free(idx)
-    free(idx2)
-    free(cnt)
-    free(fill)
-    return 0
+    cdef uint64_t SIGN = (<uint64_t>1) << 63, INF = 0x7FF0000000000000
+    cdef int bad = 0
+    if len(f_list) != k:
+        raise ValueError(f"{len(f_list)} arrays for {k} columns")
+    for j in range(k):
+        col = f_list[j]
+        if col.shape[0] != n:
+            raise ValueError(f"array {j} has {col.shape[0]} values, expected {n}")
+        with nogil:
+            for i in range(n):
+                out[i, j] = col[i]
+                u = (<const uint64_t*>&col[i])[0]
+                # -0.0 is 1 << 63; NaNs are above 0x7FF0... with either sign.
+                bad |= (u == SIGN) | ((u & ~SIGN) > INF)
+    return bad == 0

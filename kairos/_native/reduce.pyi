@@ -37,6 +37,13 @@ def segment_least_squares(
 def bucket_fixed(
     ts: npt.NDArray[np.int64], origin: int, width: int, out: npt.NDArray[np.int64]
 ) -> int: ...
+def bucket_runs(
+    ts: npt.NDArray[np.int64],
+    origin: int,
+    width: int,
+    starts: npt.NDArray[np.int64],
+    keys: npt.NDArray[np.int64],
+) -> int: ...
 def segment_starts(keys: npt.NDArray[np.int64], out: npt.NDArray[np.int64]) -> int: ...
 def sma(values: npt.NDArray[np.float64], size: int, out: npt.NDArray[np.float64]) -> int: ...
 def sma_running(

@@ -32,7 +32,7 @@ which Java never does.
 
 from libc.float cimport DBL_MAX
 from libc.math cimport NAN, copysign, fabs, floor, isfinite, sqrt
-from libc.stdint cimport INT64_MAX, int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
 from libc.string cimport memcpy
 
 from kairos._native._types cimport f64_t, ts_t
@@ -602,6 +602,85 @@ def bucket_fixed(const ts_t[::1] ts, int64_t origin, uint64_t width, int64_t[::1
                 q = (<uint64_t>0 - <uint64_t>d) // width
                 out[i] = <int64_t>(<uint64_t>0 - q)
     return bad
+
+
+cdef extern from *:
+    ctypedef long long int128 "__int128"
+
+
+cdef inline bint _bucket_of(int64_t t, int64_t origin, uint64_t width, int64_t* k) noexcept nogil:
+    """``k = (t - origin) / width`` truncated (as :func:`bucket_fixed`); False on overflow."""
+    cdef int64_t d = <int64_t>(<uint64_t>t - <uint64_t>origin)
+    cdef uint64_t q
+    if ((t ^ origin) < 0) and ((t ^ d) < 0):
+        return False
+    if d >= 0:
+        k[0] = <int64_t>(<uint64_t>d // width)
+    else:
+        q = (<uint64_t>0 - <uint64_t>d) // width
+        k[0] = <int64_t>(<uint64_t>0 - q)
+    return True
+
+
+def bucket_runs(const ts_t[::1] ts, int64_t origin, uint64_t width,
+                int64_t[::1] starts, int64_t[::1] keys):
+    """:func:`segment_starts` of :func:`bucket_fixed`'s output, in one pass without it.
+
+    A bucket number is computed (one division) only when a timestamp leaves the current
+    bucket's span of timestamps, so sorted input costs a comparison per point.
+
+    Parameters
+    ----------
+    ts : int64 array, shape (n,)
+        Any order (sorted is the fast case).
+    origin, width : as :func:`bucket_fixed`.
+    starts : int64 array, shape (n,)
+        Receives the ``r`` offsets where the bucket number changes (the first being 0).
+    keys : int64 array, shape (n,)
+        Receives each run's bucket number.
+
+    Returns
+    -------
+    int
+        ``r`` >= 0; -1 when an output is short or ``width == 0``; ``-2 - i`` when
+        ``ts[i] - origin`` overflows an int64.
+    """
+    cdef Py_ssize_t n = ts.shape[0]
+    cdef Py_ssize_t i, r = 0, bad = -1
+    cdef int64_t t, k = 0, lo64 = 1, hi64 = 0
+    cdef int128 lo, hi, base, w = <int128>width
+    if width == 0 or starts.shape[0] < n or keys.shape[0] < n:
+        return -1
+    with nogil:
+        for i in range(n):
+            t = ts[i]
+            if t < lo64 or t > hi64:
+                if not _bucket_of(t, origin, width, &k):
+                    bad = i
+                    break
+                if r == 0 or keys[r - 1] != k:
+                    starts[r] = i
+                    keys[r] = k
+                    r += 1
+                # The span of d = t - origin in bucket k (truncation merges -w < d < w into
+                # 0), cut to int64 so that a d that would overflow is never inside it.
+                base = <int128>k * w
+                if k > 0:
+                    lo, hi = base, base + w - 1
+                elif k == 0:
+                    lo, hi = base - w + 1, base + w - 1
+                else:
+                    lo, hi = base - w + 1, base
+                if lo < <int128>INT64_MIN:
+                    lo = <int128>INT64_MIN
+                if hi > <int128>INT64_MAX:
+                    hi = <int128>INT64_MAX
+                lo += origin
+                hi += origin
+                # t is an int64: so are the bounds worth comparing with.
+                lo64 = <int64_t>lo if lo > <int128>INT64_MIN else INT64_MIN
+                hi64 = <int64_t>hi if hi < <int128>INT64_MAX else INT64_MAX
+    return r if bad < 0 else -2 - bad
 
 
 def segment_starts(const int64_t[::1] keys, int64_t[::1] out):

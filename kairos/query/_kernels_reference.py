@@ -18,6 +18,7 @@ import numpy.typing as npt
 __all__ = [
     "DBL_MAX",
     "bucket_fixed",
+    "bucket_runs",
     "java_sort_key",
     "merge_sorted",
     "segment_dev_mean",
@@ -205,6 +206,13 @@ def segment_starts(keys: npt.ArrayLike) -> np.ndarray:
     """Reference for :func:`kairos.query.kernels.segment_starts`."""
     k = [int(x) for x in np.asarray(keys, dtype=np.int64)]
     return np.array([i for i in range(len(k)) if i == 0 or k[i] != k[i - 1]], dtype=np.int64)
+
+
+def bucket_runs(ts: npt.ArrayLike, origin: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference for :func:`kairos.query.kernels.bucket_runs`."""
+    k = bucket_fixed(ts, origin, width)
+    starts = segment_starts(k)
+    return starts, k[starts]
 
 
 def sma(values: npt.ArrayLike, size: int) -> np.ndarray:

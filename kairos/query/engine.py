@@ -300,8 +300,9 @@ def _merge(members: list[SeriesData], gtype: str, order: str) -> Stream:
             for d, isl in zip(members, longs, strict=True)
         ]
         if len(members) > 1:
-            # Every member is time-sorted: a k-way merge, ties by value (spec §3.4).
-            ts, f, perm = kernels.merge_sorted([d.ts for d in members], fs)
+            # Every member is time-sorted: a k-way merge, ties by value (spec §3.4). Where
+            # each point came from matters only to carry long values beside the doubles.
+            ts, f, perm = kernels.merge_sorted([d.ts for d in members], fs, perm=any(longs))
         else:  # the member's own arrays (possibly read-only: nothing writes a stream in place)
             ts = np.asarray(members[0].ts, np.int64) if members else np.zeros(0, np.int64)
             f = np.asarray(fs[0], np.float64) if members else np.zeros(0)
@@ -478,9 +479,7 @@ def _segments(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery):
         starts = np.zeros(1 if n else 0, np.int64)
         kfirst = plan.index(s.ts[:1])
     else:
-        k = plan.index(s.ts)
-        starts = kernels.segment_starts(k)
-        kfirst = k[starts]
+        starts, kfirst = plan.runs(s.ts)
     if agg.align_start_time:
         rtime = plan.starts(kfirst)
     elif agg.align_end_time:

@@ -36,8 +36,10 @@ from kairos._native import merge as _m
 from kairos._native import reduce as _k
 
 __all__ = [
+    "ALIGNED_MIN_K",
     "SMA_EXACT_MAX_SIZE",
     "bucket_fixed",
+    "bucket_runs",
     "merge_sorted",
     "segment_dev_mean",
     "segment_least_squares",
@@ -72,6 +74,13 @@ def _float_array(values: npt.ArrayLike, name: str) -> np.ndarray:
     if a.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
     return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _ready(a: object, dtype: type) -> bool:
+    """Already a 1-D C-contiguous array of ``dtype`` (no conversion to make)."""
+    return (
+        type(a) is np.ndarray and a.dtype == dtype and a.ndim == 1 and a.flags.c_contiguous  # type: ignore[union-attr]
+    )
 
 
 def _int_array(values: npt.ArrayLike, name: str) -> np.ndarray:
@@ -287,6 +296,41 @@ def bucket_fixed(ts: npt.ArrayLike, origin: int, width: int) -> np.ndarray:
     return out
 
 
+def bucket_runs(ts: npt.ArrayLike, origin: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``segment_starts(k)`` and ``k[starts]`` for ``k = bucket_fixed(ts, origin, width)``,
+    without materialising ``k`` (sorted timestamps cost a comparison per point).
+
+    Returns
+    -------
+    (starts, keys) : int64 arrays, shape (r,)
+        The run offsets, suitable for the segment reductions, and each run's bucket number.
+
+    Raises
+    ------
+    ValueError, OverflowError
+        As :func:`bucket_fixed`.
+    """
+    origin = int(origin)
+    width = int(width)
+    if width <= 0:
+        raise ValueError(f"bucket width must be positive, got {width}")
+    if not _INT64_MIN <= origin <= _INT64_MAX:
+        raise ValueError(f"origin {origin} does not fit in int64")
+    t = _int_array(ts, "ts")
+    n = t.shape[0]
+    starts = np.empty(n, dtype=np.int64)
+    keys = np.empty(n, dtype=np.int64)
+    r = _k.bucket_runs(t, origin, min(width, _UINT64_MAX), starts, keys)
+    if r <= -2:
+        bad = -2 - r
+        raise OverflowError(f"ts[{bad}] - origin overflows int64: {int(t[bad])} - {origin}")
+    if r < 0:
+        raise RuntimeError("bucket_runs: output too short")
+    if r < n // 2:  # don't pin n-sized buffers behind much shorter results
+        return starts[:r].copy(), keys[:r].copy()
+    return starts[:r], keys[:r]
+
+
 def segment_starts(keys: npt.ArrayLike) -> np.ndarray:
     """Start offsets of the runs of equal neighbouring keys (0 first; empty for no keys).
 
@@ -345,23 +389,67 @@ def sma(values: npt.ArrayLike, size: int, *, exact: bool | None = None) -> np.nd
     return out
 
 
+ALIGNED_MIN_K = 4
+"""Fewest series for the aligned path of :func:`merge_sorted` (below it the loser tree is as
+fast)."""
+
+
 def merge_sorted(
-    ts_list: list[npt.ArrayLike], f_list: list[npt.ArrayLike]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ts_list: list[npt.ArrayLike],
+    f_list: list[npt.ArrayLike],
+    *,
+    perm: bool = True,
+    aligned_min_k: int = ALIGNED_MIN_K,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Merge time-sorted series into one stream, as KairosDB's tournament merge (spec §3.4).
 
     ``ts_list[j]`` (ascending int64 timestamps) and ``f_list[j]`` (float64 values) are series
     ``j``.  Returns ``(ts, f, perm)``: the merged points ordered by timestamp, then value (NaN
     last, ``-0.0`` equal to ``0.0``), then series position -- ``np.lexsort((f, ts))`` of the
-    concatenation -- and each point's index in that concatenation.  A loser tree: O(n log k).
+    concatenation -- and each point's index in that concatenation (None when ``perm`` is
+    False: the caller needs only the values, which may then be computed faster).
+
+    Series with different timestamps go through a loser tree, O(n log k).  When at least
+    ``aligned_min_k`` series share all their timestamps (aligned collection) the values form
+    a (timestamps x series) matrix whose rows numpy sorts: a SIMD sort when only the values
+    are wanted and none is NaN or ``-0.0`` (ties are then bit-identical, so their order is
+    invisible), else a stable argsort.
     """
     if len(ts_list) != len(f_list):
         raise ValueError(f"{len(ts_list)} timestamp arrays but {len(f_list)} value arrays")
-    ts_arrays = [_int_array(t, f"ts_list[{j}]") for j, t in enumerate(ts_list)]
-    f_arrays = [_float_array(f, f"f_list[{j}]") for j, f in enumerate(f_list)]
+    ts_arrays = [
+        t if _ready(t, np.int64) else _int_array(t, f"ts_list[{j}]") for j, t in enumerate(ts_list)
+    ]
+    f_arrays = [
+        f if _ready(f, np.float64) else _float_array(f, f"f_list[{j}]")
+        for j, f in enumerate(f_list)
+    ]
     for j, (t, f) in enumerate(zip(ts_arrays, f_arrays, strict=True)):
         if t.shape != f.shape:
             raise ValueError(f"series {j}: {t.shape[0]} timestamps but {f.shape[0]} values")
+    k = len(ts_arrays)
+    aligned = k >= max(2, aligned_min_k) and _m.shared_timestamps(ts_arrays)
+    for j, t in enumerate(ts_arrays[:1] if aligned else ts_arrays):
         if t.shape[0] > 1 and not (t[1:] > t[:-1]).all():
             raise ValueError(f"series {j}: timestamps are not strictly ascending")
-    return _m.merge_sorted(ts_arrays, f_arrays)
+    if aligned:
+        return _merge_aligned(ts_arrays[0], f_arrays, perm)
+    ts, f, p = _m.merge_sorted(ts_arrays, f_arrays)
+    return ts, f, (p if perm else None)
+
+
+def _merge_aligned(
+    ts: np.ndarray, f_arrays: list[np.ndarray], perm: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    n, k = ts.shape[0], len(f_arrays)
+    mat = np.empty((n, k), dtype=np.float64)
+    plain = _m.stack_columns(f_arrays, mat)
+    ts_out = np.repeat(ts, k)
+    if plain and not perm:
+        mat.sort(axis=1)
+        return ts_out, mat.reshape(-1), None
+    order = np.argsort(mat, axis=1, kind="stable")
+    f = np.take_along_axis(mat, order, axis=1).reshape(-1)
+    # Series j's i-th point is number j * n + i of the concatenation.
+    p = (order * n + np.arange(n, dtype=np.int64)[:, None]).reshape(-1)
+    return ts_out, f, (p if perm else None)

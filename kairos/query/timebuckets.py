@@ -111,6 +111,16 @@ class BucketPlan:
         units = self._whole_units(ts)
         return np.trunc(units / s.value).astype(np.int64) if len(units) else units
 
+    def runs(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The offsets where the bucket number of sorted ``ts`` changes, and each run's
+        bucket number (``segment_starts`` of :meth:`index`, and ``index`` there)."""
+        s = self.sampling
+        if s.value > 0 and s.unit in UNIT_MS:
+            return kernels.bucket_runs(ts, self.origin, s.value * UNIT_MS[s.unit])
+        k = self.index(ts)
+        starts = kernels.segment_starts(k)
+        return starts, k[starts]
+
     def _boundaries(self, lo_units: int, hi_units: int) -> np.ndarray:
         if hi_units - lo_units > _MAX_BOUNDARIES:
             from kairos.query.engine import QueryFailed

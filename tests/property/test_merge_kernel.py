@@ -58,13 +58,26 @@ def test_merge_matches_lexsort(m) -> None:
 
 
 @prop
-@given(members(), st.integers(0, 3))
-def test_radix_path_matches_lexsort(m, radix_min_k) -> None:
-    """The shared-timestamps radix path (forced for small k here) gives the same order."""
+@given(members(), st.integers(0, 3), st.booleans())
+def test_aligned_path_matches_lexsort(m, aligned_min_k, perm) -> None:
+    """The shared-timestamps path (forced for small k here) gives the same order; without
+    ``perm`` the values are still bit-identical (-0.0 and NaN payloads included)."""
     ts_list, f_list = m
-    ts_arrays = [np.ascontiguousarray(t, np.int64) for t in ts_list]
-    f_arrays = [np.ascontiguousarray(f, np.float64) for f in f_list]
-    same(M.merge_sorted(ts_arrays, f_arrays, radix_min_k), R.merge_sorted(ts_list, f_list))
+    want = R.merge_sorted(ts_list, f_list)
+    got = kernels.merge_sorted(ts_list, f_list, perm=perm, aligned_min_k=aligned_min_k)
+    if perm:
+        same(got, want)
+    else:
+        assert got[2] is None
+        same((got[0], got[1], want[2]), want)
+
+
+def test_loser_tree_matches_lexsort_on_shared_timestamps() -> None:
+    rng = np.random.default_rng(3)
+    ts = [np.arange(50, dtype=np.int64)] * 9
+    fs = [np.round(rng.normal(0, 2, 50)) for _ in ts]
+    fs[4][7] = -0.0
+    same(M.merge_sorted(ts, fs), R.merge_sorted(ts, fs))
 
 
 def test_merge_nan_and_signed_zero_order() -> None:
@@ -85,17 +98,27 @@ def test_merge_large_fanout() -> None:
     ts_list = [np.unique(rng.integers(0, 500, 300)) for _ in range(300)]
     f_list = [np.round(rng.normal(0, 3, len(t))) for t in ts_list]
     same(kernels.merge_sorted(ts_list, f_list), R.merge_sorted(ts_list, f_list))
-    shared = [ts_list[0]] * 300  # the radix path
+    shared = [ts_list[0]] * 300  # the aligned path
     f_list = [np.round(rng.normal(0, 3, len(ts_list[0])), 1) for _ in range(300)]
     f_list[7][3] = np.nan
     f_list[9][3] = -0.0
     f_list[2][3] = 0.0
     same(kernels.merge_sorted(shared, f_list), R.merge_sorted(shared, f_list))
+    got = kernels.merge_sorted(shared, f_list, perm=False)  # NaN and -0.0: the stable argsort
+    assert (
+        got[2] is None
+        and (got[1].view(np.int64) == R.merge_sorted(shared, f_list)[1].view(np.int64)).all()
+    )
+    plain = [np.round(rng.normal(0, 3, len(shared[0])), 1) + 100 for _ in range(300)]
+    got = kernels.merge_sorted(shared, plain, perm=False)  # the SIMD sort
+    assert (got[1] == R.merge_sorted(shared, plain)[1]).all()
 
 
 def test_merge_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="ascending"):
         kernels.merge_sorted([np.array([2, 1])], [np.array([0.0, 0.0])])
+    with pytest.raises(ValueError, match="ascending"):  # aligned: the shared timestamps
+        kernels.merge_sorted([np.array([2, 1])] * 5, [np.array([0.0, 0.0])] * 5)
     with pytest.raises(ValueError, match="timestamps but"):
         kernels.merge_sorted([np.array([1, 2])], [np.array([0.0])])
     with pytest.raises(ValueError):

@@ -272,6 +272,34 @@ def test_bucket_fixed_truncates_toward_zero(ts, width) -> None:
     assert near.tolist() == [0, 0, 0, -1]
 
 
+@prop
+@given(st.lists(TS, max_size=50), TS, WIDTH, st.booleans())
+def test_bucket_runs_matches_reference(ts, origin, width, sort) -> None:
+    # Sorted input (the engine's) and any order: runs of equal neighbouring bucket numbers.
+    arr = np.array(sorted(ts) if sort else ts, dtype=np.int64)
+    try:
+        want = R.bucket_runs(arr, origin, width)
+    except OverflowError as e:
+        with pytest.raises(OverflowError, match=r"ts\[\d+\] - origin overflows int64") as got:
+            kernels.bucket_runs(arr, origin, width)
+        assert str(got.value) == str(e)
+        return
+    starts, keys = kernels.bucket_runs(arr, origin, width)
+    assert_bits(starts, want[0])
+    assert_bits(keys, want[1])
+
+
+@prop
+@given(st.integers(1, 10**4), st.integers(-(10**6), 10**6), st.integers(0, 3000))
+def test_bucket_runs_dense_sorted_timestamps(width, origin, n) -> None:
+    # Long sorted runs around the origin: the kernel's skipped divisions must not skip a bucket.
+    arr = np.arange(origin - n, origin + n, dtype=np.int64)
+    starts, keys = kernels.bucket_runs(arr, origin, width)
+    want = R.bucket_runs(arr, origin, width)
+    assert_bits(starts, want[0])
+    assert_bits(keys, want[1])
+
+
 KEY = st.one_of(st.integers(-3, 3), st.integers(INT64_MIN, INT64_MAX), st.just(INT64_MIN))
 
 

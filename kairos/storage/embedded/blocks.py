@@ -264,46 +264,58 @@ class Block:
             np.searchsorted(self.series, keys, "right"),
         )
 
-    def read_many(self, sids: np.ndarray, start: int, end: int) -> dict[int, Points]:
-        """Points with start <= ts <= end of each series in ``sids``, decoded together: the
-        numeric chunks without expiry times (the common case) of all these series go to one
-        kernel call per kind; other chunks are decoded one by one."""
+    def select(self, sids: np.ndarray, start: int, end: int) -> np.ndarray:
+        """Index entries (in index order) of the series in ``sids`` whose chunks overlap
+        ``[start, end]``."""
         lo, hi = self.locate(sids)
         lengths = hi - lo
         has = lengths > 0
         if not has.any():
-            return {}
+            return self.index[:0]
         lo, lengths = lo[has], lengths[has]
         # Every index row of the requested series, then those overlapping the range.
         first = np.repeat(lo - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-        rows = first + np.arange(int(lengths.sum()))
-        idx = self.index[rows]
-        rows = rows[(idx["max_ts"] >= start) & (idx["min_ts"] <= end)]
-        if not len(rows):
-            return {}
-        idx = self.index[rows]
+        idx = self.index[first + np.arange(int(lengths.sum()))]
+        return idx[(idx["max_ts"] >= start) & (idx["min_ts"] <= end)]
+
+    def kinds(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each entry's record kind and flags (its first two bytes)."""
         off = idx["offset"].astype(np.int64)
-        length = idx["length"].astype(np.int64)
-        if int((off + length).max()) > self.data_end:
+        if len(idx) and int((off + idx["length"]).max()) > self.data_end:
             raise CorruptFile(self.path, "a chunk runs past the chunk area")
         head = np.frombuffer(self.buf, np.uint8, count=self.data_end)
-        kinds, flags = head[off], head[off + 1]
+        return head[off], head[off + 1]
+
+    def payloads(self, idx: np.ndarray) -> list[memoryview]:
+        """The CRC-checked chunk bytes (after the record header) of numeric entries without
+        expiry times, for :func:`chunks.decode_chunks`."""
+        bufs = []
+        buf = self.buf
+        for o, n, crc in zip(
+            idx["offset"].tolist(), idx["length"].tolist(), idx["crc"].tolist(), strict=True
+        ):
+            rec = buf[o : o + n]
+            if zlib.crc32(rec) != crc:
+                raise CorruptFile(self.path, f"chunk at offset {o} failed its CRC check")
+            bufs.append(rec[RECORD.size :])
+        return bufs
+
+    def read_many(self, sids: np.ndarray, start: int, end: int) -> dict[int, Points]:
+        """Points with start <= ts <= end of each series in ``sids``, decoded together: the
+        numeric chunks without expiry times (the common case) of all these series go to one
+        kernel call per kind; other chunks are decoded one by one."""
+        idx = self.select(sids, start, end)
+        if not len(idx):
+            return {}
+        kinds, flags = self.kinds(idx)
         fast = ((kinds == LONG) | (kinds == DOUBLE)) & (flags == 0)
         out: dict[int, list[Points]] = {}
         for kind in (LONG, DOUBLE):
             sel = np.flatnonzero(fast & (kinds == kind))
             if not len(sel):
                 continue
-            bufs = []
-            for o, n, crc in zip(
-                off[sel].tolist(), length[sel].tolist(), idx["crc"][sel].tolist(), strict=True
-            ):
-                rec = self.buf[o : o + n]
-                if zlib.crc32(rec) != crc:
-                    raise CorruptFile(self.path, f"chunk at offset {o} failed its CRC check")
-                bufs.append(rec[RECORD.size :])
             try:
-                ts, vals = chunks.decode_chunks(bufs, -(1 << 63), (1 << 63) - 1)
+                ts, vals = chunks.decode_chunks(self.payloads(idx[sel]), -(1 << 63), (1 << 63) - 1)
             except ValueError as e:
                 raise CorruptFile(self.path, f"undecodable chunk: {e}") from None
             counts = idx["count"][sel].astype(np.int64)
