@@ -2,7 +2,8 @@
 
 A tag group of ``k`` series x 1,000 points 10 s apart sharing every timestamp (the worst case
 for ties: each timestamp is a run of ``k`` points ordered by value), two-decimal values.  The
-old path, ``np.lexsort((f, ts))`` of the concatenation, is timed alongside.
+old path, ``np.lexsort((f, ts))`` of the concatenation, is timed alongside, and so is the
+values-only merge (``perm=False``: no long values to carry, the engine's common case).
 ``python benchmarks/bench_merge.py`` prints the throughput without asv.
 """
 
@@ -41,6 +42,10 @@ class MergeSuite:
     def time_merge_sorted(self, k: int) -> None:
         kernels.merge_sorted(self.ts_list, self.f_list)
 
+    def time_merge_sorted_values_only(self, k: int) -> None:
+        """Doubles only (no long values to carry): the engine's common case."""
+        kernels.merge_sorted(self.ts_list, self.f_list, perm=False)
+
     def peakmem_merge_sorted(self, k: int) -> None:
         kernels.merge_sorted(self.ts_list, self.f_list)
 
@@ -54,9 +59,11 @@ def main() -> None:
         ts, f = np.concatenate(ts_list), np.concatenate(f_list)
         n = len(ts)
         t_merge = best(lambda a=ts_list, b=f_list: kernels.merge_sorted(a, b), 5)
+        t_vals = best(lambda a=ts_list, b=f_list: kernels.merge_sorted(a, b, perm=False), 5)
         t_lex = best(lambda a=ts, b=f: np.lexsort((b, a)), 5)
         print(
             f"k={k:>5}: merge_sorted {t_merge * 1e3:7.2f} ms ({n / t_merge / 1e6:6.1f} M points/s)"
+            f"   values only {t_vals * 1e3:7.2f} ms ({n / t_vals / 1e6:6.1f} M points/s)"
             f"   lexsort {t_lex * 1e3:7.2f} ms ({n / t_lex / 1e6:6.1f} M points/s)"
         )
 

@@ -57,6 +57,10 @@ class BucketSuite:
     def time_segment_starts(self) -> None:
         kernels.segment_starts(self.keys)
 
+    def time_bucket_runs(self) -> None:
+        """What the engine calls for fixed units: both of the above in one pass."""
+        kernels.bucket_runs(self.ts, self.origin, WIDTH_MS)
+
     def peakmem_segment_starts(self) -> None:
         kernels.segment_starts(self.keys)
 

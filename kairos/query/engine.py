@@ -292,6 +292,10 @@ def _limit_series(d: SeriesData, limit: int, order: str) -> SeriesData:
     return SeriesData(d.info, d.ts[sl], d.values[sl])
 
 
+_EXACT_LONG = float(2**53)
+"""Longs up to this magnitude survive a round trip through a double."""
+
+
 def _merge(members: list[SeriesData], gtype: str, order: str) -> Stream:
     if gtype == "number":
         longs = [d.info.kind == LONG for d in members]
@@ -299,15 +303,22 @@ def _merge(members: list[SeriesData], gtype: str, order: str) -> Stream:
             d.values.astype(np.float64) if isl else d.values
             for d, isl in zip(members, longs, strict=True)
         ]
+        all_long = bool(members) and all(longs)
         if len(members) > 1:
             # Every member is time-sorted: a k-way merge, ties by value (spec §3.4). Where
-            # each point came from matters only to carry long values beside the doubles.
-            ts, f, perm = kernels.merge_sorted([d.ts for d in members], fs, perm=any(longs))
+            # each point came from matters only to carry long values beside doubles, or longs
+            # a double cannot hold exactly.
+            tss = [d.ts for d in members]
+            ts, f, perm = kernels.merge_sorted(tss, fs, perm=any(longs) and not all_long)
+            if all_long and len(f) and np.abs(f).max() > _EXACT_LONG:
+                ts, f, perm = kernels.merge_sorted(tss, fs)
         else:  # the member's own arrays (possibly read-only: nothing writes a stream in place)
             ts = np.asarray(members[0].ts, np.int64) if members else np.zeros(0, np.int64)
             f = np.asarray(fs[0], np.float64) if members else np.zeros(0)
             perm = None
-        if any(longs):
+        if all_long and perm is None and len(members) > 1:
+            i, is_long = f.astype(np.int64), np.ones(len(ts), bool)  # every value exact
+        elif any(longs):
             i = np.concatenate(
                 [
                     d.values if isl else np.zeros(len(d.ts), np.int64)

@@ -378,3 +378,33 @@ def test_query_timeout(store) -> None:
         run_query(
             store, parse_query({"start_absolute": 0, "metrics": [{"name": "slow"}]}), limits=limits
         )
+
+
+@pytest.mark.parametrize("hosts", [2, 5])  # the loser tree, and the aligned path (>= 4 series)
+def test_merged_long_series_keep_exact_values(store, hosts) -> None:
+    # Longs past 2**53 (not exact as doubles), longs that are, and a double beside them: the
+    # merged stream orders by value at each timestamp and prints every long exactly.
+    big = 2**60
+    for h in range(hosts):
+        put(store, "big", [[1000, big + h], [2000, big - h]], tags={"h": str(h)})
+        put(store, "small", [[1000, 10 - h], [2000, h]], tags={"h": str(h)})
+    put(store, "mixed", [[1000, 7], [2000, 1]], tags={"h": "a"})
+    put(store, "mixed", [[1000, 2.5], [2000, 1.5]], tags={"h": "b"})
+    for h in range(2, hosts):
+        put(store, "mixed", [[1000, 9], [2000, 3]], tags={"h": str(h)})
+    (got,) = values(store, "big")
+    # Neighbouring longs past 2**53 round to equal doubles: ties keep the series order.
+    as_double = [float(big + h) for h in range(hosts)]
+    want_1000 = sorted(range(hosts), key=lambda h: as_double[h])
+    assert got[:hosts] == [[1000, big + h] for h in want_1000]
+    assert sorted(v for _, v in got[hosts:]) == sorted(big - h for h in range(hosts))
+    assert [t for t, _ in got] == [1000] * hosts + [2000] * hosts
+    (got,) = values(store, "small")
+    assert got == [[1000, 10 - h] for h in reversed(range(hosts))] + [
+        [2000, h] for h in range(hosts)
+    ]
+    (got,) = values(store, "mixed")
+    assert got == [[1000, 2.5], [1000, 7]] + [[1000, 9]] * (hosts - 2) + [
+        [2000, 1],
+        [2000, 1.5],
+    ] + [[2000, 3]] * (hosts - 2)

@@ -154,6 +154,10 @@ class _LRU:
         self._d.clear()
 
 
+SERIES_CACHE = 1_000_000
+"""Series whose ids and row times a store keeps between queries (least recently used go)."""
+
+
 class CassandraStore:
     """:class:`~kairos.storage.protocol.Datastore` on KairosDB's Cassandra keyspace."""
 
@@ -166,9 +170,11 @@ class CassandraStore:
         self._positions: dict[str, int] = {}
         self._checkpoint_bytes: bytes | None = None
         self._lock = threading.Lock()
-        self._sids: dict[tuple, int] = {}
-        self._infos: list[SeriesInfo] = []
-        self._rows: dict[int, dict[str, set[int]]] = {}  # sid -> data type -> row times
+        # Series seen by queries, bounded: (metric, tags, kind) -> its info, and -> data type ->
+        # row times found. A series pushed out is found again (under a new id) when needed.
+        self._infos: OrderedDict[tuple, SeriesInfo] = OrderedDict()
+        self._rows: OrderedDict[tuple, dict[str, set[int]]] = OrderedDict()
+        self._next_sid = itertools.count()
         self._row_key_cache = _LRU(config.cassandra_row_key_cache_size)
         self._metric_cache = _LRU(config.cassandra_row_key_cache_size)
         self._last_write_time = 0
@@ -375,10 +381,29 @@ class CassandraStore:
         end: int = LONG_MAX,
     ) -> list[SeriesInfo]:
         found: dict[int, SeriesInfo] = {}
-        for rk in self._row_keys(metric, start, end):
-            have = dict(rk.tags)
+        for key, rows in self._discover(metric, start, end).items():
+            have = dict(key[1])
             if not all(have.get(k) in vals for k, vals in tags.items()):
                 continue
+            info = self._series(*key)
+            with self._lock:
+                known = self._rows.get(key)
+                if known is None:
+                    self._rows[key] = rows
+                    while len(self._rows) > SERIES_CACHE:
+                        self._rows.popitem(last=False)
+                else:
+                    self._rows.move_to_end(key)
+                    for dt, rts in rows.items():
+                        known.setdefault(dt, set()).update(rts)
+            found[info.sid] = info
+        return sorted(found.values(), key=lambda s: s.sid)
+
+    def _discover(self, metric: str, start: int, end: int) -> dict[tuple, dict[str, set[int]]]:
+        """(metric, tags, kind) -> data type -> row times of every series of ``metric`` with
+        rows in [start, end]."""
+        out: dict[tuple, dict[str, set[int]]] = {}
+        for rk in self._row_keys(metric, start, end):
             if rk.data_type == codec.LEGACY_TYPE:
                 kinds = (LONG, DOUBLE)  # one legacy row holds both; the column's low bit says
             elif rk.data_type in KINDS:
@@ -386,22 +411,42 @@ class CassandraStore:
             else:
                 continue  # a plugin's type (kairos_complex ...) Kairos cannot aggregate
             for kind in kinds:
-                info = self._series(metric, rk.tags, kind)
-                with self._lock:
-                    self._rows.setdefault(info.sid, {}).setdefault(rk.data_type, set()).add(
-                        rk.row_time
-                    )
-                found[info.sid] = info
-        return sorted(found.values(), key=lambda s: s.sid)
+                rows = out.setdefault((metric, rk.tags, kind), {})
+                rows.setdefault(rk.data_type, set()).add(rk.row_time)
+        return out
 
     def _series(self, metric: str, tags: tuple, kind: int) -> SeriesInfo:
         key = (metric, tags, kind)
         with self._lock:
-            sid = self._sids.get(key)
-            if sid is None:
-                sid = self._sids[key] = len(self._infos)
-                self._infos.append(SeriesInfo(sid, metric, tags, kind))
-            return self._infos[sid]
+            info = self._infos.get(key)
+            if info is None:
+                info = self._infos[key] = SeriesInfo(next(self._next_sid), metric, tags, kind)
+                while len(self._infos) > SERIES_CACHE:
+                    self._infos.popitem(last=False)
+            else:
+                self._infos.move_to_end(key)
+            return info
+
+    def _row_times(
+        self, series: list[SeriesInfo], start: int, end: int
+    ) -> list[dict[str, list[int]]]:
+        """Data type -> row times of each series found by :meth:`find_series`; the series the
+        bounded map has let go are found again, one discovery per metric."""
+        out: list[dict[str, list[int]] | None] = []
+        missing: dict[str, list[int]] = {}
+        with self._lock:
+            for i, info in enumerate(series):
+                rows = self._rows.get((info.metric, info.tags, info.kind))
+                out.append(None if rows is None else {dt: sorted(r) for dt, r in rows.items()})
+                if rows is None:
+                    missing.setdefault(info.metric, []).append(i)
+        for metric, idx in missing.items():
+            found = self._discover(metric, start, end)
+            for i in idx:
+                info = series[i]
+                rows = found.get((info.metric, info.tags, info.kind), {})
+                out[i] = {dt: sorted(r) for dt, r in rows.items()}
+        return out  # type: ignore[return-value]
 
     def count(self, series: list[SeriesInfo], start: int, end: int) -> int:
         """0: Cassandra has no cheap count.  The engine accounts for what :meth:`read`
@@ -434,9 +479,9 @@ class CassandraStore:
         lo = first_row_time(start, spec.row_width)
         plan: list[tuple[int, str, int]] = []  # (series index, data type, row time)
         items = []
-        for i, info in enumerate(series):
-            with self._lock:
-                rows = {dt: sorted(rts) for dt, rts in self._rows.get(info.sid, {}).items()}
+        for i, (info, rows) in enumerate(
+            zip(series, self._row_times(series, start, end), strict=True)
+        ):
             for dt, row_times in rows.items():
                 unit = codec.LEGACY if dt == codec.LEGACY_TYPE else spec.unit
                 for rt in row_times:
