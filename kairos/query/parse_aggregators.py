@@ -44,7 +44,9 @@ from kairos.query.spec import (
     DivAgg,
     FilterAgg,
     GroupBy,
+    MovingWindowAgg,
     PairAgg,
+    PercentRemainingAgg,
     RangeAgg,
     Sampling,
     SaveAsAgg,
@@ -426,9 +428,15 @@ def _filter_threshold(v: object, ctx: str) -> float | str | None:
     """``Object`` threshold: a JSON number compares numerically, a JSON string as a string.
 
     Java would silently drop every point for a boolean, array or object threshold; Kairos
-    refuses it.
+    refuses it.  The extensions' delegating filter (``setThreshold(double)``) reads a numeric
+    string as its number, as Gson does; other strings keep core KairosDB's text comparison.
     """
-    if v is None or isinstance(v, str):
+    if isinstance(v, str):
+        try:
+            return gson_double(v)
+        except NumberFormatError:
+            return v
+    if v is None:
         return v
     if isinstance(v, int | float) and not isinstance(v, bool):
         return float(v)
@@ -466,6 +474,7 @@ _KINDS: dict[str, Converter] = {
     "filter_op": lambda v, c, p, k: _enum_ignore_case(
         v, c, ("lte", "lt", "gte", "gt", "equal", "ne")
     ),
+    "inclusion": lambda v, c, p, k: _enum_ignore_case(v, c, ("keep", "discard")),
     "return_type": lambda v, c, p, k: _enum_lower_case(v, "$", ("pos_sd", "neg_sd", "value")),
     "score_order": lambda v, c, p, k: _enum_lower_case(v, "$", ("ascending", "descending")),
     "thresholds": lambda v, c, p, k: _thresholds(v, c, k),
@@ -559,9 +568,20 @@ _AGGREGATOR_BEANS: dict[str, _Bean] = {
     },
     "diff": _Bean(_AGG_PKG + "DiffAggregator", {}),
     "div": _Bean(_AGG_PKG + "DivideAggregator", {"divisor": "double"}),
+    # kairosdb-extensions' DelegatingFilterAggregator (the core filter plus, for histograms,
+    # the bin filter's filter_indeterminate_inclusion).
     "filter": _Bean(
-        _AGG_PKG + "FilterAggregator", {"filter_op": "filter_op", "threshold": "threshold"}
+        _HISTOGRAM_AGG_PKG + "DelegatingFilterAggregator",
+        {
+            "filter_op": "filter_op",
+            "threshold": "threshold",
+            "filter_indeterminate_inclusion": "inclusion",
+        },
     ),
+    "movingWindow": _Bean(
+        _HISTOGRAM_AGG_PKG + "MovingWindowAggregator", _RANGE_PROPS, _RANGE_READ_ONLY
+    ),
+    "percent_remaining": _Bean(_HISTOGRAM_AGG_PKG + "HistogramPercentRemainingAggregator", {}),
     "rate": _Bean(
         _AGG_PKG + "RateAggregator", {"sampling": "duration", "unit": "unit", "time_zone": "zone"}
     ),
@@ -691,7 +711,31 @@ def _build_aggregator(
     if name == "filter":
         # Java leaves a missing filter_op null and fails with a 500 once data arrives.
         _violations(("filter_op" not in v, _msg(ctx, "filter_op", "may not be null")))
-        return FilterAgg(op=v["filter_op"], threshold=v.get("threshold", 0.0))
+        return FilterAgg(
+            op=v["filter_op"],
+            threshold=v.get("threshold", 0.0),
+            inclusion=v.get("filter_indeterminate_inclusion", "keep"),
+        )
+    if name == "movingWindow":
+        given = dict(props)
+        _violations(
+            (
+                "sampling" in given and given["sampling"] is None,
+                _msg(ctx, "m_sampling", "may not be null"),
+            )
+        )
+        return MovingWindowAgg(
+            sampling=v.get("sampling", Sampling()),
+            align_sampling=v.get("align_sampling", False),
+            start_time=v.get("start_time"),
+            time_zone=(
+                "UTC"
+                if "time_zone" in given and given["time_zone"] is None
+                else v.get("time_zone", tz)
+            ),
+        )
+    if name == "percent_remaining":
+        return PercentRemainingAgg()
     if name == "trim":
         return TrimAgg(trim=dict(props).get("trim"))
     if name == "sma":

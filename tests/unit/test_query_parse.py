@@ -21,7 +21,9 @@ from kairos.query.spec import (
     BinGroupBy,
     DivAgg,
     FilterAgg,
+    MovingWindowAgg,
     PairAgg,
+    PercentRemainingAgg,
     RangeAgg,
     Sampling,
     SaveAsAgg,
@@ -327,18 +329,29 @@ def test_arp_4x_numbers_and_align_end_time() -> None:
     )
     (f,) = aggs({"name": "filter", "filter_op": "GT", "threshold": 5})
     assert f == FilterAgg(op="gt", threshold=5.0)
-    # Its extra filter property is not a KairosDB setter.
-    assert agg_error(
+    # kairosdb-extensions' delegating filter: filter_indeterminate_inclusion, default keep.
+    (f,) = aggs(
         {
             "name": "filter",
             "filter_op": "GT",
             "threshold": 5,
-            "filter_indeterminate_inclusion": "keep",
+            "filter_indeterminate_inclusion": "DISCARD",
         }
-    ) == [
-        "Property 'filter_indeterminate_inclusion' was specified for object 'filter' but no "
-        "matching setter was found on 'class org.kairosdb.core.aggregator.FilterAggregator'"
+    )
+    assert f == FilterAgg(op="gt", threshold=5.0, inclusion="discard")
+    assert agg_error({"name": "filter", "filter_op": "gt", "bogus": 1}) == [
+        "Property 'bogus' was specified for object 'filter' but no matching setter was found "
+        "on 'class io.inscopemetrics.kairosdb.aggregators.DelegatingFilterAggregator'"
     ]
+
+
+def test_extension_moving_window_and_percent_remaining() -> None:
+    (mw, pr) = aggs(
+        {"name": "movingWindow", "sampling": {"value": 1, "unit": "hours"}},
+        {"name": "percent_remaining"},
+    )
+    assert mw == MovingWindowAgg(sampling=Sampling(1, "HOURS"))
+    assert pr == PercentRemainingAgg()
 
 
 @pytest.mark.parametrize("unit", ["HOURS", "hours", "Hours", "hOuRs"])
@@ -370,7 +383,6 @@ JAVA_CLASSES = {
     "dev": "StdAggregator",
     "diff": "DiffAggregator",
     "div": "DivideAggregator",
-    "filter": "FilterAggregator",
     "first": "FirstAggregator",
     "gaps": "DataGapsMarkingAggregator",
     "last": "LastAggregator",
@@ -656,7 +668,7 @@ def test_trim_and_filter_enums() -> None:
         TrimAgg(trim=None),
         FilterAgg(op="lte", threshold=0.0),
         FilterAgg(op="ne", threshold="abc"),
-        FilterAgg(op="equal", threshold="12"),  # a JSON string compares as a string
+        FilterAgg(op="equal", threshold=12.0),  # a numeric string is read as its number
     ]
     assert agg_error({"name": "trim", "trim": "middle"}) == [
         f"{CTX}.aggregators[0].middle is not a valid trim type, must be 'first', 'last' or 'both'."
