@@ -84,7 +84,7 @@ _NUMBER_ONLY = {
     "sma",
     "sum",
 }
-_READS_VALUES = _NUMBER_ONLY | {"filter", "save_as", "percent_remaining"}
+_READS_VALUES = _NUMBER_ONLY | {"filter", "save_as"}
 Publish = Callable[[Batch], None]
 
 
@@ -440,19 +440,18 @@ def _apply(agg, s: Stream, q: Query, m: MetricQuery, tag_gb, tagsets, publish, n
         return s  # KairosDB silently skips aggregators that do not accept the group type
     if name in histograms.HISTOGRAM_ONLY and s.gtype != "histogram":
         return s
-    if s.null is not None and s.null.any() and name in _READS_VALUES:
-        raise QueryFailed(
-            "No aggregator can be chained after org.kairosdb.core.aggregator.DataGapsMarkingAggregator"
-        )
+    # The extensions' aggregators come first: they take gaps' null points in their stride
+    # (movingWindow re-emits them, the bin filter drops them, percent_remaining refuses them).
     if isinstance(agg, MovingWindowAgg):
         return _moving_window(agg, s, q)
     if isinstance(agg, PercentRemainingAgg):
         return histograms.percent_remaining(s)
     if isinstance(agg, FilterAgg) and s.gtype == "histogram" and not isinstance(agg.threshold, str):
-        try:
-            return histograms.filter_bins(s, agg.op, float(agg.threshold), agg.inclusion)
-        except ValueError as e:  # ne: the plugin's bin filter has no such operation
-            raise QueryFailed(str(e)) from e
+        return histograms.filter_bins(s, agg.op, float(agg.threshold), agg.inclusion)
+    if s.null is not None and s.null.any() and name in _READS_VALUES:
+        raise QueryFailed(
+            "No aggregator can be chained after org.kairosdb.core.aggregator.DataGapsMarkingAggregator"
+        )
     if isinstance(agg, RangeAgg):
         return _range(agg, s, q, m, now)
     if isinstance(agg, PairAgg):
@@ -758,8 +757,8 @@ def _score(agg: ScoreAgg, f: np.ndarray) -> np.ndarray:
 def _filter_mask(agg: FilterAgg, s: Stream) -> np.ndarray:
     """True where the point is removed."""
     numeric = not isinstance(agg.threshold, str)
-    if numeric != (s.gtype == "number"):
-        return np.ones(len(s), bool)  # type mismatch: removed
+    if s.gtype != ("number" if numeric else "text"):
+        return np.ones(len(s), bool)  # type mismatch (a histogram too): removed
     if numeric:
         a, t = s.f, float(agg.threshold)
     else:

@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kairos.errors import InvalidHistogram
+from kairos.errors import BadRequest, InvalidHistogram
 from kairos.histogram import Histogram, merge_all, percentiles
 from kairos.query.spec import RangeAgg
 from kairos.query.stream import Stream
@@ -421,8 +421,8 @@ def _original_counts(s: Stream, hs: list[Histogram]) -> npt.NDArray[np.int64]:
 def percent_remaining(s: Stream) -> Stream:
     """``HistogramPercentRemainingAggregator``: each histogram's sample count over the count
     it had before the bin ``filter`` (1.0 unless filtered; -1.0 for an empty original)."""
-    if s.null is not None and s.null.any():
-        raise ValueError("Cannot compute percent remaining of non histogram data point")
+    if s.null is not None and s.null.any():  # gaps' nulls: Java's IllegalArgumentException (500)
+        raise BadRequest("Cannot compute percent remaining of non histogram data point")
     hs = [Histogram.from_bytes(o) for o in s.objs or []]
     counts = np.fromiter((h.total_count for h in hs), dtype=np.int64, count=len(hs))
     orig = _original_counts(s, hs)
@@ -463,14 +463,12 @@ def _discard(
         if inclusion == "keep":
             return np.zeros(lower.shape, bool)
         return (threshold >= lower) & (threshold <= upper)
-    if op not in _COMPARE:
-        raise ValueError("Unsupported FilterOp Enum type")
     at_lower = _COMPARE[op](lower, threshold)
     at_upper = _COMPARE[op](upper, threshold)
     return (at_lower & at_upper) if inclusion == "keep" else (at_lower | at_upper)
 
 
-def _unchanged(h: Histogram, op: str, threshold: float, inclusion: str) -> bool:
+def _unchanged(h: Histogram, op: str, threshold: float, inclusion: str | None) -> bool:
     """``histNotChangedByThreshold``."""
     lo, hi = h.min, h.max
     return {
@@ -478,13 +476,17 @@ def _unchanged(h: Histogram, op: str, threshold: float, inclusion: str) -> bool:
         "gte": lambda: threshold > hi,
         "lt": lambda: threshold <= lo,
         "lte": lambda: threshold < lo,
-        "equal": lambda: inclusion == "keep" or threshold < lo or hi < threshold,
+        "equal": lambda: (
+            inclusion == "keep" or threshold < lo or (hi < threshold and inclusion == "discard")
+        ),
     }[op]()
 
 
-def _filter_one(h: Histogram, op: str, threshold: float, inclusion: str) -> Histogram | None:
+def _filter_one(h: Histogram, op: str, threshold: float, inclusion: str | None) -> Histogram | None:
     if _unchanged(h, op, threshold, inclusion):
         return h
+    if inclusion is None:  # Java: a NullPointerException, or this IllegalStateException (500)
+        raise BadRequest("Unsupported FilterIndeterminateInclusion Enum type")
     nz = np.flatnonzero(h.counts)
     bins = bins_of(h)
     if bins is not None:
@@ -513,7 +515,7 @@ def _filter_one(h: Histogram, op: str, threshold: float, inclusion: str) -> Hist
     return Histogram(h.boundaries, new_counts, total, vmin, vmax)
 
 
-def filter_bins(s: Stream, op: str, threshold: float, inclusion: str) -> Stream:
+def filter_bins(s: Stream, op: str, threshold: float, inclusion: str | None) -> Stream:
     """The histogram side of the extensions' ``filter`` (``HistogramFilterAggregator``).
 
     ``op`` names the values removed (as for numbers); each bin is judged by its inclusive
@@ -525,13 +527,14 @@ def filter_bins(s: Stream, op: str, threshold: float, inclusion: str) -> Stream:
 
     Raises
     ------
-    ValueError
-        ``op`` is ``ne`` (the plugin has no bin filter for it).
+    BadRequest
+        ``op`` is ``ne``: the plugin's bin filter has no such operation (Java's
+        ``IllegalStateException``, a 500 there; the query is at fault, so a 400 here).
     """
-    if op not in _COMPARE and op != "equal":
-        raise ValueError("Unsupported FilterOp Enum type")
     if s.null is not None and s.null.any():
         s = s.take(~s.null)  # the plugin's bin filter skips points that are not histograms
+    if op not in _COMPARE and op != "equal" and len(s):
+        raise BadRequest("Unsupported FilterOp Enum type")
     hs = [Histogram.from_bytes(o) for o in s.objs or []]
     orig = _original_counts(s, hs)
     keep, objs = [], []

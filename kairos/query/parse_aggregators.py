@@ -425,18 +425,21 @@ def _list(v: object, ctx: str, prop: str, convert: Callable[[object, str], Any])
 
 
 def _filter_threshold(v: object, ctx: str) -> float | str | None:
-    """``Object`` threshold: a JSON number compares numerically, a JSON string as a string.
+    """Core ``FilterAggregator``'s ``Object`` threshold, as KairosDB reads it.
+
+    ``FilterAggregator.java`` declares ``private Object m_threshold`` (line 128) with
+    ``setThreshold(Object)`` (lines 140-143); ``QueryParser.deserializeProperties`` calls
+    ``m_gson.fromJson(prop.getValue(), pd.getPropertyType())`` (``QueryParser.java`` lines
+    499-504), and no type adapter is registered for ``Object`` (lines 82-94), so Gson's
+    ``ObjectTypeAdapter`` turns a JSON number into a ``Double`` and a JSON string -- ``"10"``
+    included -- into a ``String``.  ``FilterOperation.filterData`` (lines 85-100) then compares
+    a string threshold with string points only and removes every point of another type.
 
     Java would silently drop every point for a boolean, array or object threshold; Kairos
-    refuses it.  The extensions' delegating filter (``setThreshold(double)``) reads a numeric
-    string as its number, as Gson does; other strings keep core KairosDB's text comparison.
+    refuses it.  (The extensions' ``filter``, chosen by ``filter_indeterminate_inclusion``,
+    has a ``double`` threshold instead: see ``_filter_bean``.)
     """
-    if isinstance(v, str):
-        try:
-            return gson_double(v)
-        except NumberFormatError:
-            return v
-    if v is None:
+    if v is None or isinstance(v, str):
         return v
     if isinstance(v, int | float) and not isinstance(v, bool):
         return float(v)
@@ -474,7 +477,7 @@ _KINDS: dict[str, Converter] = {
     "filter_op": lambda v, c, p, k: _enum_ignore_case(
         v, c, ("lte", "lt", "gte", "gt", "equal", "ne")
     ),
-    "inclusion": lambda v, c, p, k: _enum_ignore_case(v, c, ("keep", "discard")),
+    "inclusion": lambda v, c, p, k: _enum_lower_case(v, "$", ("keep", "discard")),
     "return_type": lambda v, c, p, k: _enum_lower_case(v, "$", ("pos_sd", "neg_sd", "value")),
     "score_order": lambda v, c, p, k: _enum_lower_case(v, "$", ("ascending", "descending")),
     "thresholds": lambda v, c, p, k: _thresholds(v, c, k),
@@ -568,15 +571,8 @@ _AGGREGATOR_BEANS: dict[str, _Bean] = {
     },
     "diff": _Bean(_AGG_PKG + "DiffAggregator", {}),
     "div": _Bean(_AGG_PKG + "DivideAggregator", {"divisor": "double"}),
-    # kairosdb-extensions' DelegatingFilterAggregator (the core filter plus, for histograms,
-    # the bin filter's filter_indeterminate_inclusion).
     "filter": _Bean(
-        _HISTOGRAM_AGG_PKG + "DelegatingFilterAggregator",
-        {
-            "filter_op": "filter_op",
-            "threshold": "threshold",
-            "filter_indeterminate_inclusion": "inclusion",
-        },
+        _AGG_PKG + "FilterAggregator", {"filter_op": "filter_op", "threshold": "threshold"}
     ),
     "movingWindow": _Bean(
         _HISTOGRAM_AGG_PKG + "MovingWindowAggregator", _RANGE_PROPS, _RANGE_READ_ONLY
@@ -604,6 +600,27 @@ _AGGREGATOR_BEANS: dict[str, _Bean] = {
     "sma": _Bean(_AGG_PKG + "SmaAggregator", {"size": "int"}),
     "trim": _Bean(_AGG_PKG + "TrimAggregator", {"trim": "trim"}),
 }
+
+# kairosdb-extensions' DelegatingFilterAggregator, which replaces the core filter where the
+# plugin is installed: its threshold is a primitive ``double`` (``setThreshold(double)``), so
+# Gson reads a JSON string as ``Double.parseDouble`` does ("10" -> 10.0, "abc" -> 400), and it
+# adds ``filter_indeterminate_inclusion``.  Only a request naming that property can have been
+# written for it; any other ``filter`` gets the core bean.
+_DELEGATING_FILTER = _Bean(
+    _HISTOGRAM_AGG_PKG + "DelegatingFilterAggregator",
+    {
+        "filter_op": "filter_op",
+        "threshold": "double",
+        "filter_indeterminate_inclusion": "inclusion",
+    },
+)
+
+
+def _filter_bean(item: dict) -> _Bean:
+    if "filter_indeterminate_inclusion" in item:
+        return _DELEGATING_FILTER
+    return _AGGREGATOR_BEANS["filter"]
+
 
 _GROUP_BY_BEANS: dict[str, _Bean] = {
     "tag": _Bean(
@@ -709,12 +726,19 @@ def _build_aggregator(
         )
         return ScoreAgg(thresholds=thresholds, order=order)
     if name == "filter":
-        # Java leaves a missing filter_op null and fails with a 500 once data arrives.
+        # Java leaves a missing filter_op null and fails with a 500 once data arrives; the
+        # extensions' DelegatingFilterAggregator starts from EQUAL (an explicit null stays).
+        given = dict(props)
+        if "filter_indeterminate_inclusion" in given and "filter_op" not in given:
+            v["filter_op"] = "equal"
         _violations(("filter_op" not in v, _msg(ctx, "filter_op", "may not be null")))
+        # FilterIndeterminate goes through LowercaseEnumTypeAdapterFactory: only "keep" and
+        # "discard" name a constant, anything else (null, "KEEP") leaves it null, which the
+        # bin filter refuses once a histogram needs it (kairos.query.histograms.filter_bins).
         return FilterAgg(
             op=v["filter_op"],
             threshold=v.get("threshold", 0.0),
-            inclusion=v.get("filter_indeterminate_inclusion", "keep"),
+            inclusion=given.get("filter_indeterminate_inclusion", "keep"),
         )
     if name == "movingWindow":
         given = dict(props)
@@ -786,6 +810,8 @@ def parse_aggregators(raw: list, ctx: str, query_time_zone: str | None) -> list[
         if bean is None:
             raise InvalidQuery(_msg(qctx, name, "invalid aggregators name"))
         assert isinstance(item, dict)
+        if name == "filter":
+            bean = _filter_bean(item)
         out.append(_build_aggregator(name, bean.properties(item, qctx, name), qctx, tz))
     return out
 

@@ -110,7 +110,7 @@ class ScoreAgg:
 class FilterAgg:
     op: str  # lte, lt, gte, gt, equal, ne
     threshold: float | str = 0.0
-    inclusion: str = "keep"  # histograms only: keep | discard a bin straddling the threshold
+    inclusion: str | None = "keep"  # histograms: keep | discard a bin straddling the threshold
     name: str = "filter"
 
 

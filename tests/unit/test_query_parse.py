@@ -335,13 +335,36 @@ def test_arp_4x_numbers_and_align_end_time() -> None:
             "name": "filter",
             "filter_op": "GT",
             "threshold": 5,
-            "filter_indeterminate_inclusion": "DISCARD",
+            "filter_indeterminate_inclusion": "discard",
         }
     )
     assert f == FilterAgg(op="gt", threshold=5.0, inclusion="discard")
-    assert agg_error({"name": "filter", "filter_op": "gt", "bogus": 1}) == [
+    # LowercaseEnumTypeAdapterFactory: only the exact lower-case names; others leave it null.
+    for other in ("DISCARD", "Keep", "maybe", 1, None):
+        (f,) = aggs({"name": "filter", "filter_op": "gt", "filter_indeterminate_inclusion": other})
+        assert f == FilterAgg(op="gt", threshold=0.0, inclusion=None)
+    # Its threshold is a double: Gson parses a JSON string (Grafana sends every parameter so).
+    (f,) = aggs({"name": "filter", "threshold": "10", "filter_indeterminate_inclusion": "keep"})
+    assert f == FilterAgg(op="equal", threshold=10.0)
+    assert agg_error(
+        {"name": "filter", "threshold": "ten", "filter_indeterminate_inclusion": "keep"}
+    ) == [f'{CTX}.aggregators[0].threshold For input string: "ten"']
+    assert agg_error(
+        {"name": "filter", "threshold": [1], "filter_indeterminate_inclusion": "keep"}
+    ) == ["java.lang.IllegalStateException: Expected NUMBER but was BEGIN_ARRAY at path $"]
+    assert agg_error(
+        {"name": "filter", "filter_op": "gt", "filter_indeterminate_inclusion": []}
+    ) == ["java.lang.IllegalStateException: Expected STRING but was BEGIN_ARRAY at path $"]
+    assert agg_error(
+        {"name": "filter", "filter_op": "gt", "filter_indeterminate_inclusion": "keep", "bogus": 1}
+    ) == [
         "Property 'bogus' was specified for object 'filter' but no matching setter was found "
         "on 'class io.inscopemetrics.kairosdb.aggregators.DelegatingFilterAggregator'"
+    ]
+    # Without that property the request is core KairosDB's: the core bean and its messages.
+    assert agg_error({"name": "filter", "filter_op": "gt", "bogus": 1}) == [
+        "Property 'bogus' was specified for object 'filter' but no matching setter was found "
+        "on 'class org.kairosdb.core.aggregator.FilterAggregator'"
     ]
 
 
@@ -383,6 +406,7 @@ JAVA_CLASSES = {
     "dev": "StdAggregator",
     "diff": "DiffAggregator",
     "div": "DivideAggregator",
+    "filter": "FilterAggregator",
     "first": "FirstAggregator",
     "gaps": "DataGapsMarkingAggregator",
     "last": "LastAggregator",
@@ -668,7 +692,7 @@ def test_trim_and_filter_enums() -> None:
         TrimAgg(trim=None),
         FilterAgg(op="lte", threshold=0.0),
         FilterAgg(op="ne", threshold="abc"),
-        FilterAgg(op="equal", threshold=12.0),  # a numeric string is read as its number
+        FilterAgg(op="equal", threshold="12"),  # Gson: a JSON string into Object is a String
     ]
     assert agg_error({"name": "trim", "trim": "middle"}) == [
         f"{CTX}.aggregators[0].middle is not a valid trim type, must be 'first', 'last' or 'both'."
