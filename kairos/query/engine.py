@@ -31,13 +31,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import numpy as np
 
 from kairos.errors import InvalidHistogram, KairosError
 from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, java_key, java_sorted_tags
-from kairos.query import histograms, kernels
+from kairos.query import histograms, kernels, moving_window
 from kairos.query._format import java_double, points_fragment
 from kairos.query.cache import QueryCache
 from kairos.query.model import MetricQuery, Query
@@ -481,37 +480,13 @@ def _apply(agg, s: Stream, q: Query, m: MetricQuery, tag_gb, tagsets, publish, n
     raise QueryFailed(f"aggregator {name} is not implemented")
 
 
-# -- movingWindow (kairosdb-extensions MovingWindowAggregator + MovingWindowQueryPreProcessor) --
-
-_MW_UNIT_MS = {**UNIT_MS, "DAYS": 86_400_000}
+# -- movingWindow (kairosdb-extensions; the arithmetic lives in kairos.query.moving_window) --
 
 
-def _mw_params(agg: MovingWindowAgg, q: Query) -> tuple[int, int, int]:
-    """``(S, U, N)``: the window grid origin (the aggregator's start, else the query start,
-    floored to its unit -- to the second for milliseconds -- when ``align_sampling``), the
-    unit in ms and the window width in units.
-
-    Kairos implements the fixed-length units; calendar days only in UTC (the extension's
-    Joda arithmetic is local there), weeks, months and years not at all.
-    """
-    unit = agg.sampling.unit
-    tz = zone(agg.time_zone if agg.time_zone is not None else q.time_zone)
-    if unit not in _MW_UNIT_MS:
-        raise QueryFailed(f"movingWindow over {unit.lower()} is not supported by Kairos")
-    if unit == "DAYS" and tz.key != "UTC":
-        raise QueryFailed("movingWindow over days is supported in UTC only")
+def _mw_grid(agg: MovingWindowAgg, q: Query) -> moving_window.Grid:
     start = agg.start_time if agg.start_time is not None else q.start
-    u = _MW_UNIT_MS[unit]
-    if agg.align_sampling:
-        local = start + _zone_offset_ms(start, tz)
-        local -= local % (1000 if unit == "MILLISECONDS" else u)
-        start = local - _zone_offset_ms(start, tz)
-    return start, u, agg.sampling.value
-
-
-def _zone_offset_ms(ms: int, tz) -> int:
-    off = datetime.fromtimestamp(ms // 1000, tz=UTC).astimezone(tz).utcoffset()
-    return 0 if off is None else int(off.total_seconds() * 1000)
+    tz = agg.time_zone if agg.time_zone is not None else q.time_zone
+    return moving_window.grid(agg.sampling.unit, agg.sampling.value, agg.align_sampling, start, tz)
 
 
 def _moving_window_read(q: Query, m: MetricQuery) -> Query:
@@ -519,52 +494,14 @@ def _moving_window_read(q: Query, m: MetricQuery) -> Query:
     earliest = q.start
     for agg in m.aggregators:
         if isinstance(agg, MovingWindowAgg):
-            s0, u, n = _mw_params(agg, q)
-            earliest = min(earliest, s0 - n * u)
+            earliest = min(earliest, moving_window.earliest_start(_mw_grid(agg, q)))
     return q if earliest == q.start else replace(q, start=earliest)
 
 
 def _moving_window(agg: MovingWindowAgg, s: Stream, q: Query) -> Stream:
-    """The extension's ``MovingWindowDataPointGroup``.  On the grid ``E(k) = S + k`` units,
-    window ``k`` is ``(E(k - N), E(k)]``; each visited window that holds points re-emits
-    them all, in order, at ``E(k)``.  Windows step one unit and jump over empty stretches.
-
-    Kept quirks: the first window ends at ``E(k0)``, ``k0 = max(0, e)`` with ``e`` Joda's
-    ``getDifferenceAsLong(t, S)`` (truncated toward zero) plus one when
-    ``remainder(t - S) > 0`` for the first point ``t`` -- one unit late for a point before
-    ``S`` off the grid; points at or before ``E(k0 - N)`` are dropped; and emission stops
-    with the window that takes the last point (the rest of the buffer is not slid out).
-    Not kept: where the first window takes no point Java fails (``NoSuchElementException``);
-    Kairos goes on to the next window.
-    """
-    if not len(s):
-        return s
-    start, u, n = _mw_params(agg, q)
-    if len(s) > 1 and np.any(np.diff(s.ts) < 0):
-        raise QueryFailed("movingWindow needs points in ascending time order")
-    d0 = int(s.ts[0]) - start
-    e0 = (d0 // u if d0 >= 0 else -(-d0 // u)) + (1 if d0 % u else 0)
-    k0 = max(0, e0)
-    live = np.flatnonzero(s.ts > start + (k0 - n) * u)
-    if not len(live):
-        return s.take(live)
-    c = -((start - s.ts[live]) // u)  # ceil((t - S) / U): the first window holding t
-    last_k = max(k0, int(c[-1]))
-    # The visited windows: every k in [k0, last_k] with some kept point's c in (k - N, k].
-    lo_k = np.maximum(c, k0)
-    hi_k = np.minimum(c + n - 1, last_k)
-    ok = hi_k >= lo_k
-    reach = np.maximum.accumulate(hi_k[ok])
-    new_run = np.concatenate([[True], lo_k[ok][1:] > reach[:-1]])
-    run_lo = lo_k[ok][new_run]
-    run_hi = np.append(reach[np.flatnonzero(new_run)[1:] - 1], reach[-1])
-    ks = np.concatenate([np.arange(a, b + 1) for a, b in zip(run_lo, run_hi, strict=True)])
-    first = np.searchsorted(c, ks - n, side="right")
-    stop = np.searchsorted(c, ks, side="right")
-    sizes = stop - first
-    idx = np.repeat(first - np.cumsum(np.append(0, sizes[:-1])), sizes) + np.arange(sizes.sum())
-    out = s.take(live[idx])
-    out.ts = np.repeat(start + ks * u, sizes).astype(np.int64)
+    idx, ts = moving_window.moving_window(s.ts, _mw_grid(agg, q))
+    out = s.take(idx)
+    out.ts = ts
     return out
 
 

@@ -742,14 +742,18 @@ def _build_aggregator(
         )
     if name == "movingWindow":
         given = dict(props)
+        sampling = v.get("sampling", Sampling())
         _violations(
             (
                 "sampling" in given and given["sampling"] is None,
                 _msg(ctx, "m_sampling", "may not be null"),
-            )
+            ),
+            # A zero-width window holds no point: Java's first next() throws
+            # NoSuchElementException (a 500) as soon as the group has data.
+            (sampling.value == 0, _msg(ctx, "sampling.value", "must be greater than 0")),
         )
         return MovingWindowAgg(
-            sampling=v.get("sampling", Sampling()),
+            sampling=sampling,
             align_sampling=v.get("align_sampling", False),
             start_time=v.get("start_time"),
             time_zone=(
