@@ -175,6 +175,20 @@ def test_percent_remaining(three) -> None:
     ) == [[[2, 0.5], [1, 0.4]]]
 
 
+def test_percent_remaining_after_merge_adds_the_original_counts(three) -> None:
+    # HistogramMergeAggregator sums getOriginalCount(): after gt 2.5 discard H keeps 3 of 10,
+    # SMALL 2 of 2, BIG is gone; merged in one window: 5 / 12.
+    merge = {"name": "merge", "sampling": {"value": 1, "unit": "minutes"}}
+    assert values(
+        three, "h", bin_filter("gt", 2.5, "discard"), merge, {"name": "percent_remaining"}
+    ) == [[[1, 5 / 12]]]
+    # movingWindow re-emits the filtered histograms with their original counts.
+    window = {"name": "movingWindow", "sampling": {"value": 1, "unit": "minutes"}}
+    assert values(
+        three, "h", bin_filter("gt", 2.5, "discard"), window, {"name": "percent_remaining"}
+    ) == [[[MIN, 0.3], [MIN, 1.0]]]
+
+
 def test_percent_remaining_passes_numbers_through(store) -> None:
     put(store, "n", [[1, 5]])
     assert values(store, "n", {"name": "percent_remaining"}) == [[[1, 5]]]
