@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from kairos.errors import InvalidHistogram, KairosError
 from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, java_key, java_sorted_tags
-from kairos.query import histograms, kernels
+from kairos.query import histograms, kernels, moving_window
 from kairos.query._format import java_double, points_fragment
 from kairos.query.cache import QueryCache
 from kairos.query.model import MetricQuery, Query
@@ -43,7 +44,9 @@ from kairos.query.spec import (
     BinGroupBy,
     DivAgg,
     FilterAgg,
+    MovingWindowAgg,
     PairAgg,
+    PercentRemainingAgg,
     RangeAgg,
     SaveAsAgg,
     ScaleAgg,
@@ -227,7 +230,7 @@ def _run_metric(
     limits: Limits,
     cache: QueryCache | None = None,
 ) -> dict:
-    data = _read(store, q, m, limits, cache)
+    data = _read(store, _moving_window_read(q, m), m, limits, cache)
     if m.limit:
         data = [_limit_series(d, m.limit, m.order) for d in data]
     sample_size = sum(len(d.ts) for d in data)
@@ -447,6 +450,14 @@ def _apply(agg, s: Stream, q: Query, m: MetricQuery, tag_gb, tagsets, publish, n
         return s  # KairosDB silently skips aggregators that do not accept the group type
     if name in histograms.HISTOGRAM_ONLY and s.gtype != "histogram":
         return s
+    # The extensions' aggregators come first: they take gaps' null points in their stride
+    # (movingWindow re-emits them, the bin filter drops them, percent_remaining refuses them).
+    if isinstance(agg, MovingWindowAgg):
+        return _moving_window(agg, s, q)
+    if isinstance(agg, PercentRemainingAgg):
+        return histograms.percent_remaining(s)
+    if isinstance(agg, FilterAgg) and s.gtype == "histogram" and not isinstance(agg.threshold, str):
+        return histograms.filter_bins(s, agg.op, float(agg.threshold), agg.inclusion)
     if s.null is not None and s.null.any() and name in _READS_VALUES:
         raise QueryFailed(
             "No aggregator can be chained after org.kairosdb.core.aggregator.DataGapsMarkingAggregator"
@@ -478,6 +489,31 @@ def _apply(agg, s: Stream, q: Query, m: MetricQuery, tag_gb, tagsets, publish, n
         _save_as(agg, s, m, tag_gb, tagsets, publish)
         return s
     raise QueryFailed(f"aggregator {name} is not implemented")
+
+
+# -- movingWindow (kairosdb-extensions; the arithmetic lives in kairos.query.moving_window) --
+
+
+def _mw_grid(agg: MovingWindowAgg, q: Query) -> moving_window.Grid:
+    start = agg.start_time if agg.start_time is not None else q.start
+    tz = agg.time_zone if agg.time_zone is not None else q.time_zone
+    return moving_window.grid(agg.sampling.unit, agg.sampling.value, agg.align_sampling, start, tz)
+
+
+def _moving_window_read(q: Query, m: MetricQuery) -> Query:
+    """``MovingWindowQueryPreProcessor``: read from one window width before the start."""
+    earliest = q.start
+    for agg in m.aggregators:
+        if isinstance(agg, MovingWindowAgg):
+            earliest = min(earliest, moving_window.earliest_start(_mw_grid(agg, q)))
+    return q if earliest == q.start else replace(q, start=earliest)
+
+
+def _moving_window(agg: MovingWindowAgg, s: Stream, q: Query) -> Stream:
+    idx, ts = moving_window.moving_window(s.ts, _mw_grid(agg, q))
+    out = s.take(idx)
+    out.ts = ts
+    return out
 
 
 def _segments(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery):
@@ -669,8 +705,8 @@ def _score(agg: ScoreAgg, f: np.ndarray) -> np.ndarray:
 def _filter_mask(agg: FilterAgg, s: Stream) -> np.ndarray:
     """True where the point is removed."""
     numeric = not isinstance(agg.threshold, str)
-    if numeric != (s.gtype == "number"):
-        return np.ones(len(s), bool)  # type mismatch: removed
+    if s.gtype != ("number" if numeric else "text"):
+        return np.ones(len(s), bool)  # type mismatch (a histogram too): removed
     if numeric:
         a, t = s.f, float(agg.threshold)
     else:

@@ -240,6 +240,12 @@ AGGREGATORS = (
         ),
     ),
     Component("min", "Returns the minimum value data point for the time range.", _RANGE),
+    # kairosdb-extensions: MovingWindowAggregator inherits RangeAggregator's annotated fields.
+    Component("movingWindow", "Creates a moving window of datapoints", _RANGE),
+    Component(
+        "percent_remaining",
+        "Calculates the percent remaining of the original data points in a histogram",
+    ),
     Component(
         "percentile",
         "Finds the percentile of the data range.",

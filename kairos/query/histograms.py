@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kairos.errors import InvalidHistogram
+from kairos.errors import BadRequest, InvalidHistogram
 from kairos.histogram import Histogram, merge_all, percentiles
 from kairos.query.spec import RangeAgg
 from kairos.query.stream import Stream
@@ -84,7 +84,9 @@ __all__ = [
     "aggregate",
     "apdex",
     "bins_of",
+    "filter_bins",
     "merge_window",
+    "percent_remaining",
     "value_json",
     "values_json",
 ]
@@ -92,7 +94,7 @@ __all__ = [
 AGGREGATORS = frozenset({"apdex", "avg", "count", "max", "merge", "min", "percentile", "sum"})
 """Range aggregators that accept histogram groups."""
 
-HISTOGRAM_ONLY = frozenset({"apdex", "merge"})
+HISTOGRAM_ONLY = frozenset({"apdex", "merge", "percent_remaining"})
 """Aggregators that accept nothing but histogram groups (others pass through them unchanged)."""
 
 MAX_PRECISION = 52
@@ -383,7 +385,10 @@ def aggregate(
     name = agg.name
     if name == "merge":
         merged = [merge_window(hs[w], agg.precision) for w in _windows(starts, len(hs))]
-        return Stream("histogram", rtime, objs=[h.to_bytes() for h in merged])
+        out = Stream("histogram", rtime, objs=[h.to_bytes() for h in merged])
+        if s.orig is not None:  # the plugin's merge adds up the original counts
+            out.orig = np.add.reduceat(s.orig, starts) if len(starts) else s.orig[:0]
+        return out
     if name == "percentile":
         merged = [merge_all(hs[w]) for w in _windows(starts, len(hs))]
         values = percentiles(merged, float(agg.percentile or 0.0))
@@ -402,3 +407,141 @@ def aggregate(
             }[name]
     keep = ~np.isnan(values)
     return Stream.doubles(rtime[keep], values[keep])
+
+
+# -- percent_remaining and the bin filter (kairosdb-extensions) ----------------------------------
+
+
+def _original_counts(s: Stream, hs: list[Histogram]) -> npt.NDArray[np.int64]:
+    if s.orig is not None:
+        return s.orig
+    return np.fromiter((h.total_count for h in hs), dtype=np.int64, count=len(hs))
+
+
+def percent_remaining(s: Stream) -> Stream:
+    """``HistogramPercentRemainingAggregator``: each histogram's sample count over the count
+    it had before the bin ``filter`` (1.0 unless filtered; -1.0 for an empty original)."""
+    if s.null is not None and s.null.any():  # gaps' nulls: Java's IllegalArgumentException (500)
+        raise BadRequest("Cannot compute percent remaining of non histogram data point")
+    hs = [Histogram.from_bytes(o) for o in s.objs or []]
+    counts = np.fromiter((h.total_count for h in hs), dtype=np.int64, count=len(hs))
+    orig = _original_counts(s, hs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(orig > 0, counts / np.maximum(orig, 1), -1.0)
+    return Stream.doubles(s.ts, values.astype(np.float64))
+
+
+_COMPARE = {
+    "lte": np.less_equal,
+    "lt": np.less,
+    "gte": np.greater_equal,
+    "gt": np.greater,
+}
+
+
+def _java_bounds(
+    keys: npt.NDArray[np.float64], precision: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``HistogramKeyUtility``'s (lower, upper) inclusive bounds of bins ``keys``:
+    ``truncateToDouble`` and ``binInclusiveBound`` (the last double of the bin), swapped
+    for negative keys."""
+    shift = MAX_PRECISION - precision
+    bits = _truncate(keys, precision).view(np.int64)
+    edge = ((((bits >> shift) + 1) << shift) - 1).view(np.float64)
+    key = bits.view(np.float64)
+    negative = bits < 0  # the sign bit: -0.0 counts as negative, as in Java
+    return np.where(negative, edge, key), np.where(negative, key, edge)
+
+
+def _discard(
+    lower: np.ndarray, upper: np.ndarray, op: str, threshold: float, inclusion: str
+) -> np.ndarray:
+    """The bin filter's ``shouldDiscard`` per bin: ``op`` names the values removed; a bin
+    goes when both bounds are removed (keep) or either is (discard); ``equal`` drops the
+    bins containing the threshold (discard) or nothing (keep)."""
+    if op == "equal":
+        if inclusion == "keep":
+            return np.zeros(lower.shape, bool)
+        return (threshold >= lower) & (threshold <= upper)
+    at_lower = _COMPARE[op](lower, threshold)
+    at_upper = _COMPARE[op](upper, threshold)
+    return (at_lower & at_upper) if inclusion == "keep" else (at_lower | at_upper)
+
+
+def _unchanged(h: Histogram, op: str, threshold: float, inclusion: str | None) -> bool:
+    """``histNotChangedByThreshold``."""
+    lo, hi = h.min, h.max
+    return {
+        "gt": lambda: threshold >= hi,
+        "gte": lambda: threshold > hi,
+        "lt": lambda: threshold <= lo,
+        "lte": lambda: threshold < lo,
+        "equal": lambda: (
+            inclusion == "keep" or threshold < lo or (hi < threshold and inclusion == "discard")
+        ),
+    }[op]()
+
+
+def _filter_one(h: Histogram, op: str, threshold: float, inclusion: str | None) -> Histogram | None:
+    if _unchanged(h, op, threshold, inclusion):
+        return h
+    if inclusion is None:  # Java: a NullPointerException, or this IllegalStateException (500)
+        raise BadRequest("Unsupported FilterIndeterminateInclusion Enum type")
+    nz = np.flatnonzero(h.counts)
+    bins = bins_of(h)
+    if bins is not None:
+        keys, counts, precision = bins
+        lower, upper = _java_bounds(keys, precision)
+    else:  # explicit buckets: the edges, keyed (as printed) by the lower edge
+        lo, hi, cs, _ = _bucket_columns([h])
+        lower, upper, counts, keys = lo[nz], hi[nz], cs[nz], lo[nz]
+        precision = MAX_PRECISION
+    gone = _discard(lower, upper, op, threshold, inclusion)
+    if gone.all():
+        return None
+    kept = ~gone
+    new_counts = np.zeros_like(h.counts)
+    new_counts[nz[kept]] = h.counts[nz[kept]]
+    total = float(np.sum(keys[kept] * counts[kept]))
+    # minNotChangedByThreshold / maxNotChangedByThreshold: the histogram's own extremes
+    # stay unless the filter can have removed them (the first / last bin then decides).
+    vmin, vmax = h.min, h.max
+    keep_min = {"lt": threshold <= vmin, "lte": threshold < vmin, "equal": not gone[0]}
+    keep_max = {"gt": threshold >= vmax, "gte": threshold > vmax, "equal": not gone[-1]}
+    if not keep_min.get(op, True):
+        vmin = float(np.min(lower[kept]))
+    if not keep_max.get(op, True):
+        vmax = float(np.max(upper[kept]))
+    return Histogram(h.boundaries, new_counts, total, vmin, vmax)
+
+
+def filter_bins(s: Stream, op: str, threshold: float, inclusion: str | None) -> Stream:
+    """The histogram side of the extensions' ``filter`` (``HistogramFilterAggregator``).
+
+    ``op`` names the values removed (as for numbers); each bin is judged by its inclusive
+    bounds (:func:`_discard`).  A histogram the threshold cannot change is kept as is; one
+    that loses every bin is dropped; otherwise it keeps its buckets' boundaries with the
+    discarded counts zeroed, ``sum`` = sum of key * count over the kept bins, and ``min`` /
+    ``max`` from the kept bins' bounds where the filter may have cut them.  The original
+    count travels on in ``Stream.orig`` for ``percent_remaining``.
+
+    Raises
+    ------
+    BadRequest
+        ``op`` is ``ne``: the plugin's bin filter has no such operation (Java's
+        ``IllegalStateException``, a 500 there; the query is at fault, so a 400 here).
+    """
+    if s.null is not None and s.null.any():
+        s = s.take(~s.null)  # the plugin's bin filter skips points that are not histograms
+    if op not in _COMPARE and op != "equal" and len(s):
+        raise BadRequest("Unsupported FilterOp Enum type")
+    hs = [Histogram.from_bytes(o) for o in s.objs or []]
+    orig = _original_counts(s, hs)
+    keep, objs = [], []
+    for j, h in enumerate(hs):
+        f = _filter_one(h, op, threshold, inclusion)
+        if f is not None:
+            keep.append(j)
+            objs.append(s.objs[j] if f is h else f.to_bytes())  # type: ignore[index]
+    idx = np.asarray(keep, dtype=np.int64)
+    return Stream("histogram", s.ts[idx], objs=objs, orig=orig[idx])

@@ -44,7 +44,9 @@ from kairos.query.spec import (
     DivAgg,
     FilterAgg,
     GroupBy,
+    MovingWindowAgg,
     PairAgg,
+    PercentRemainingAgg,
     RangeAgg,
     Sampling,
     SaveAsAgg,
@@ -423,10 +425,19 @@ def _list(v: object, ctx: str, prop: str, convert: Callable[[object, str], Any])
 
 
 def _filter_threshold(v: object, ctx: str) -> float | str | None:
-    """``Object`` threshold: a JSON number compares numerically, a JSON string as a string.
+    """Core ``FilterAggregator``'s ``Object`` threshold, as KairosDB reads it.
+
+    ``FilterAggregator.java`` declares ``private Object m_threshold`` (line 128) with
+    ``setThreshold(Object)`` (lines 140-143); ``QueryParser.deserializeProperties`` calls
+    ``m_gson.fromJson(prop.getValue(), pd.getPropertyType())`` (``QueryParser.java`` lines
+    499-504), and no type adapter is registered for ``Object`` (lines 82-94), so Gson's
+    ``ObjectTypeAdapter`` turns a JSON number into a ``Double`` and a JSON string -- ``"10"``
+    included -- into a ``String``.  ``FilterOperation.filterData`` (lines 85-100) then compares
+    a string threshold with string points only and removes every point of another type.
 
     Java would silently drop every point for a boolean, array or object threshold; Kairos
-    refuses it.
+    refuses it.  (The extensions' ``filter``, chosen by ``filter_indeterminate_inclusion``,
+    has a ``double`` threshold instead: see ``_filter_bean``.)
     """
     if v is None or isinstance(v, str):
         return v
@@ -466,6 +477,7 @@ _KINDS: dict[str, Converter] = {
     "filter_op": lambda v, c, p, k: _enum_ignore_case(
         v, c, ("lte", "lt", "gte", "gt", "equal", "ne")
     ),
+    "inclusion": lambda v, c, p, k: _enum_lower_case(v, "$", ("keep", "discard")),
     "return_type": lambda v, c, p, k: _enum_lower_case(v, "$", ("pos_sd", "neg_sd", "value")),
     "score_order": lambda v, c, p, k: _enum_lower_case(v, "$", ("ascending", "descending")),
     "thresholds": lambda v, c, p, k: _thresholds(v, c, k),
@@ -562,6 +574,10 @@ _AGGREGATOR_BEANS: dict[str, _Bean] = {
     "filter": _Bean(
         _AGG_PKG + "FilterAggregator", {"filter_op": "filter_op", "threshold": "threshold"}
     ),
+    "movingWindow": _Bean(
+        _HISTOGRAM_AGG_PKG + "MovingWindowAggregator", _RANGE_PROPS, _RANGE_READ_ONLY
+    ),
+    "percent_remaining": _Bean(_HISTOGRAM_AGG_PKG + "HistogramPercentRemainingAggregator", {}),
     "rate": _Bean(
         _AGG_PKG + "RateAggregator", {"sampling": "duration", "unit": "unit", "time_zone": "zone"}
     ),
@@ -584,6 +600,27 @@ _AGGREGATOR_BEANS: dict[str, _Bean] = {
     "sma": _Bean(_AGG_PKG + "SmaAggregator", {"size": "int"}),
     "trim": _Bean(_AGG_PKG + "TrimAggregator", {"trim": "trim"}),
 }
+
+# kairosdb-extensions' DelegatingFilterAggregator, which replaces the core filter where the
+# plugin is installed: its threshold is a primitive ``double`` (``setThreshold(double)``), so
+# Gson reads a JSON string as ``Double.parseDouble`` does ("10" -> 10.0, "abc" -> 400), and it
+# adds ``filter_indeterminate_inclusion``.  Only a request naming that property can have been
+# written for it; any other ``filter`` gets the core bean.
+_DELEGATING_FILTER = _Bean(
+    _HISTOGRAM_AGG_PKG + "DelegatingFilterAggregator",
+    {
+        "filter_op": "filter_op",
+        "threshold": "double",
+        "filter_indeterminate_inclusion": "inclusion",
+    },
+)
+
+
+def _filter_bean(item: dict) -> _Bean:
+    if "filter_indeterminate_inclusion" in item:
+        return _DELEGATING_FILTER
+    return _AGGREGATOR_BEANS["filter"]
+
 
 _GROUP_BY_BEANS: dict[str, _Bean] = {
     "tag": _Bean(
@@ -689,9 +726,44 @@ def _build_aggregator(
         )
         return ScoreAgg(thresholds=thresholds, order=order)
     if name == "filter":
-        # Java leaves a missing filter_op null and fails with a 500 once data arrives.
+        # Java leaves a missing filter_op null and fails with a 500 once data arrives; the
+        # extensions' DelegatingFilterAggregator starts from EQUAL (an explicit null stays).
+        given = dict(props)
+        if "filter_indeterminate_inclusion" in given and "filter_op" not in given:
+            v["filter_op"] = "equal"
         _violations(("filter_op" not in v, _msg(ctx, "filter_op", "may not be null")))
-        return FilterAgg(op=v["filter_op"], threshold=v.get("threshold", 0.0))
+        # FilterIndeterminate goes through LowercaseEnumTypeAdapterFactory: only "keep" and
+        # "discard" name a constant, anything else (null, "KEEP") leaves it null, which the
+        # bin filter refuses once a histogram needs it (kairos.query.histograms.filter_bins).
+        return FilterAgg(
+            op=v["filter_op"],
+            threshold=v.get("threshold", 0.0),
+            inclusion=given.get("filter_indeterminate_inclusion", "keep"),
+        )
+    if name == "movingWindow":
+        given = dict(props)
+        sampling = v.get("sampling", Sampling())
+        _violations(
+            (
+                "sampling" in given and given["sampling"] is None,
+                _msg(ctx, "m_sampling", "may not be null"),
+            ),
+            # A zero-width window holds no point: Java's first next() throws
+            # NoSuchElementException (a 500) as soon as the group has data.
+            (sampling.value == 0, _msg(ctx, "sampling.value", "must be greater than 0")),
+        )
+        return MovingWindowAgg(
+            sampling=sampling,
+            align_sampling=v.get("align_sampling", False),
+            start_time=v.get("start_time"),
+            time_zone=(
+                "UTC"
+                if "time_zone" in given and given["time_zone"] is None
+                else v.get("time_zone", tz)
+            ),
+        )
+    if name == "percent_remaining":
+        return PercentRemainingAgg()
     if name == "trim":
         return TrimAgg(trim=dict(props).get("trim"))
     if name == "sma":
@@ -742,6 +814,8 @@ def parse_aggregators(raw: list, ctx: str, query_time_zone: str | None) -> list[
         if bean is None:
             raise InvalidQuery(_msg(qctx, name, "invalid aggregators name"))
         assert isinstance(item, dict)
+        if name == "filter":
+            bean = _filter_bean(item)
         out.append(_build_aggregator(name, bean.properties(item, qctx, name), qctx, tz))
     return out
 

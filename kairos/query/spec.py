@@ -15,7 +15,9 @@ __all__ = [
     "DivAgg",
     "FilterAgg",
     "GroupBy",
+    "MovingWindowAgg",
     "PairAgg",
+    "PercentRemainingAgg",
     "RangeAgg",
     "Sampling",
     "SaveAsAgg",
@@ -108,7 +110,27 @@ class ScoreAgg:
 class FilterAgg:
     op: str  # lte, lt, gte, gt, equal, ne
     threshold: float | str = 0.0
+    inclusion: str | None = "keep"  # histograms: keep | discard a bin straddling the threshold
     name: str = "filter"
+
+
+@dataclass(slots=True)
+class MovingWindowAgg:
+    """kairosdb-extensions' movingWindow: every window of ``sampling`` re-emits its points at
+    the window's end (``kairos.query.engine._moving_window``)."""
+
+    sampling: Sampling = field(default_factory=Sampling)
+    align_sampling: bool = False  # the extension's own default (it ignores the other flags)
+    start_time: int | None = None  # None: the query start
+    time_zone: str | None = None  # None: the query's time_zone (None there: UTC)
+    name: str = "movingWindow"
+
+
+@dataclass(slots=True)
+class PercentRemainingAgg:
+    """kairosdb-extensions' percent_remaining: each histogram's count / its original count."""
+
+    name: str = "percent_remaining"
 
 
 @dataclass(slots=True)
@@ -133,7 +155,17 @@ class SaveAsAgg:
 
 
 Aggregator = (
-    RangeAgg | PairAgg | DivAgg | ScaleAgg | ScoreAgg | FilterAgg | TrimAgg | SmaAgg | SaveAsAgg
+    RangeAgg
+    | PairAgg
+    | DivAgg
+    | ScaleAgg
+    | ScoreAgg
+    | FilterAgg
+    | TrimAgg
+    | SmaAgg
+    | SaveAsAgg
+    | MovingWindowAgg
+    | PercentRemainingAgg
 )
 
 

@@ -3,7 +3,9 @@
 ``ts`` int64 timestamps in output order; for ``number`` groups ``f`` (float64 values) plus
 ``i`` (int64 exact values) and ``is_long`` (which points are longs: printed as integers);
 for ``text``/``histogram`` groups ``objs`` (a list); ``null`` marks the null points ``gaps``
-inserts.
+inserts; ``orig`` (histogram groups, optional) the sample count each histogram stood for
+before the histogram ``filter`` dropped bins (``None``: its own count), which
+``percent_remaining`` divides by.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Stream:
     is_long: np.ndarray | None = None
     objs: list | None = None
     null: np.ndarray | None = None
+    orig: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -45,6 +48,7 @@ class Stream:
             None if self.is_long is None else self.is_long[idx],
             objs,
             None if self.null is None else self.null[idx],
+            None if self.orig is None else self.orig[idx],
         )
 
     @classmethod

@@ -309,14 +309,14 @@ TIME = {
 
 AGGREGATOR_NAMES = [
     "apdex", "avg", "count", "dev", "diff", "div", "filter", "first", "gaps", "last",
-    "least_squares", "max", "merge", "min", "percentile", "rate", "sampler", "save_as", "scale",
-    "score", "sma", "sum", "trim",
+    "least_squares", "max", "merge", "min", "movingWindow", "percent_remaining", "percentile",
+    "rate", "sampler", "save_as", "scale", "score", "sma", "sum", "trim",
 ]  # fmt: skip
 # /features re-sorts each feature's processors by label (Java String order).
 AGGREGATOR_LABEL_ORDER = [
     "avg", "apdex", "count", "dev", "diff", "div", "filter", "first", "gaps", "last",
-    "least_squares", "max", "merge", "min", "percentile", "rate", "score", "sma", "sampler",
-    "save_as", "scale", "sum", "trim",
+    "least_squares", "max", "merge", "min", "movingWindow", "percent_remaining", "percentile",
+    "rate", "score", "sma", "sampler", "save_as", "scale", "sum", "trim",
 ]  # fmt: skip
 
 

@@ -98,3 +98,38 @@ def test_bins_histograms_merge_and_percentile_over_http(server, client) -> None:
     (res,) = pct_q["results"]
     # Window 1: rank 3.5 of 7 is half-way into bin [2, 2.015625) (2 samples before, 4 in it).
     assert res["values"] == [[T0 + MIN, 2.0 + 0.375 * 0.015625], [T0 + 2 * MIN, 8.03125]]
+
+
+def test_extension_aggregators_over_http(server, client) -> None:
+    """The Grafana 4.x plugin's bin filter + percent_remaining, and the 400s of bad requests."""
+    m = f"hx{uuid.uuid4().hex[:8]}"
+    h = {"bins": {"1.0": 2, "1.5": 1, "2.0": 3, "3.0": 4}, "precision": 1, "min": 1.1}
+    h |= {"max": 3.9, "sum": 24.0, "count": 10}
+    body = [{"name": m, "type": "histogram", "datapoints": [[T0, h]], "tags": {"host": "a"}}]
+    assert client.post("/api/v1/datapoints", json=body).status_code == 204
+    server.wait_applied()
+
+    def query(*aggregators: dict):
+        doc = {
+            "start_absolute": T0,
+            "end_absolute": T0 + MIN,
+            "metrics": [{"name": m, "aggregators": list(aggregators)}],
+        }
+        return client.post("/api/v1/datapoints/query", json=doc)
+
+    # As the plugin sends it: every parameter a string.  gt 2.5 + discard keeps the bins
+    # [1, 1.5) and [1.5, 2): 3 of the 10 samples.
+    f = {"name": "filter", "filter_op": "GT", "threshold": "2.5"}
+    r = query({**f, "filter_indeterminate_inclusion": "discard"}, {"name": "percent_remaining"})
+    assert r.status_code == 200, r.text
+    assert r.json()["queries"][0]["results"][0]["values"] == [[T0, 0.3]]
+
+    r = query({**f, "filter_op": "ne", "filter_indeterminate_inclusion": "keep"})
+    assert (r.status_code, r.json()) == (400, {"errors": ["Unsupported FilterOp Enum type"]})
+    # A point exactly at S: the Joda year remainder of 0 ms is 0, so its window is (S - 1y, S].
+    r = query({"name": "movingWindow", "sampling": {"value": 1, "unit": "years"}})
+    assert r.status_code == 200, r.text
+    assert [t for t, _ in r.json()["queries"][0]["results"][0]["values"]] == [T0]
+    r = query({"name": "movingWindow", "sampling": {"value": 10**9, "unit": "years"}})
+    assert r.status_code == 400
+    assert r.json()["errors"][0].startswith("movingWindow: a window boundary is out of")

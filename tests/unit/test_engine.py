@@ -236,10 +236,21 @@ def test_pointwise_aggregators(store) -> None:
     assert values(
         store, "w", aggregators=[{"name": "filter", "filter_op": "gt", "threshold": 5}]
     ) == [[[1, 1], [2, 5]]]
+    # Core FilterAggregator: Gson reads a JSON string into its Object threshold as a String,
+    # and a String threshold removes every numeric point (FilterAggregator.java 85-100).
     assert (
         values(store, "w", aggregators=[{"name": "filter", "filter_op": "LTE", "threshold": "5"}])
         == []
     )
+    # The extensions' DelegatingFilterAggregator (named by filter_indeterminate_inclusion) has a
+    # double threshold: the string is parsed as Double.parseDouble would.
+    f = {"name": "filter", "filter_op": "LTE", "threshold": "5"}
+    assert values(store, "w", aggregators=[{**f, "filter_indeterminate_inclusion": "keep"}]) == [
+        [[3, 10], [4, 20]]
+    ]
+    assert values(
+        store, "w", aggregators=[{**f, "filter_op": "ne", "filter_indeterminate_inclusion": "keep"}]
+    ) == [[[2, 5]]]
     assert values(store, "w", aggregators=[{"name": "trim", "trim": "both"}]) == [[[2, 5], [3, 10]]]
     assert values(store, "w", aggregators=[{"name": "sma", "size": 2}]) == [
         [[2, 3], [3, 7.5], [4, 15]]

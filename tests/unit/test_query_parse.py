@@ -21,7 +21,9 @@ from kairos.query.spec import (
     BinGroupBy,
     DivAgg,
     FilterAgg,
+    MovingWindowAgg,
     PairAgg,
+    PercentRemainingAgg,
     RangeAgg,
     Sampling,
     SaveAsAgg,
@@ -327,18 +329,52 @@ def test_arp_4x_numbers_and_align_end_time() -> None:
     )
     (f,) = aggs({"name": "filter", "filter_op": "GT", "threshold": 5})
     assert f == FilterAgg(op="gt", threshold=5.0)
-    # Its extra filter property is not a KairosDB setter.
-    assert agg_error(
+    # kairosdb-extensions' delegating filter: filter_indeterminate_inclusion, default keep.
+    (f,) = aggs(
         {
             "name": "filter",
             "filter_op": "GT",
             "threshold": 5,
-            "filter_indeterminate_inclusion": "keep",
+            "filter_indeterminate_inclusion": "discard",
         }
+    )
+    assert f == FilterAgg(op="gt", threshold=5.0, inclusion="discard")
+    # LowercaseEnumTypeAdapterFactory: only the exact lower-case names; others leave it null.
+    for other in ("DISCARD", "Keep", "maybe", 1, None):
+        (f,) = aggs({"name": "filter", "filter_op": "gt", "filter_indeterminate_inclusion": other})
+        assert f == FilterAgg(op="gt", threshold=0.0, inclusion=None)
+    # Its threshold is a double: Gson parses a JSON string (Grafana sends every parameter so).
+    (f,) = aggs({"name": "filter", "threshold": "10", "filter_indeterminate_inclusion": "keep"})
+    assert f == FilterAgg(op="equal", threshold=10.0)
+    assert agg_error(
+        {"name": "filter", "threshold": "ten", "filter_indeterminate_inclusion": "keep"}
+    ) == [f'{CTX}.aggregators[0].threshold For input string: "ten"']
+    assert agg_error(
+        {"name": "filter", "threshold": [1], "filter_indeterminate_inclusion": "keep"}
+    ) == ["java.lang.IllegalStateException: Expected NUMBER but was BEGIN_ARRAY at path $"]
+    assert agg_error(
+        {"name": "filter", "filter_op": "gt", "filter_indeterminate_inclusion": []}
+    ) == ["java.lang.IllegalStateException: Expected STRING but was BEGIN_ARRAY at path $"]
+    assert agg_error(
+        {"name": "filter", "filter_op": "gt", "filter_indeterminate_inclusion": "keep", "bogus": 1}
     ) == [
-        "Property 'filter_indeterminate_inclusion' was specified for object 'filter' but no "
-        "matching setter was found on 'class org.kairosdb.core.aggregator.FilterAggregator'"
+        "Property 'bogus' was specified for object 'filter' but no matching setter was found "
+        "on 'class io.inscopemetrics.kairosdb.aggregators.DelegatingFilterAggregator'"
     ]
+    # Without that property the request is core KairosDB's: the core bean and its messages.
+    assert agg_error({"name": "filter", "filter_op": "gt", "bogus": 1}) == [
+        "Property 'bogus' was specified for object 'filter' but no matching setter was found "
+        "on 'class org.kairosdb.core.aggregator.FilterAggregator'"
+    ]
+
+
+def test_extension_moving_window_and_percent_remaining() -> None:
+    (mw, pr) = aggs(
+        {"name": "movingWindow", "sampling": {"value": 1, "unit": "hours"}},
+        {"name": "percent_remaining"},
+    )
+    assert mw == MovingWindowAgg(sampling=Sampling(1, "HOURS"))
+    assert pr == PercentRemainingAgg()
 
 
 @pytest.mark.parametrize("unit", ["HOURS", "hours", "Hours", "hOuRs"])
@@ -656,7 +692,7 @@ def test_trim_and_filter_enums() -> None:
         TrimAgg(trim=None),
         FilterAgg(op="lte", threshold=0.0),
         FilterAgg(op="ne", threshold="abc"),
-        FilterAgg(op="equal", threshold="12"),  # a JSON string compares as a string
+        FilterAgg(op="equal", threshold="12"),  # Gson: a JSON string into Object is a String
     ]
     assert agg_error({"name": "trim", "trim": "middle"}) == [
         f"{CTX}.aggregators[0].middle is not a valid trim type, must be 'first', 'last' or 'both'."
