@@ -466,8 +466,14 @@ class EmbeddedStore:
         cut_lo = sel["min_ts"][first] < start
         cut_hi = sel["max_ts"][last] > end
         tombed = self._tombstoned()
-        for k, sid in enumerate(sid_of[first].tolist()):
-            a, b = int(lo[k]), int(hi[k])
+        cut = (cut_lo | cut_hi).tolist()
+        for k, (sid, a, b) in enumerate(
+            zip(sid_of[first].tolist(), lo.tolist(), hi.tolist(), strict=True)
+        ):
+            if not cut[k] and sid not in tombed:  # the common case: the series' whole chunks
+                got[sid] = (ts[a:b], words[a:b])
+                continue
+            a0 = a
             if cut_lo[k]:
                 a += int(np.searchsorted(ts[a:b], start, "left"))
             if cut_hi[k]:
@@ -475,7 +481,7 @@ class EmbeddedStore:
             t, v = ts[a:b], words[a:b]
             if sid in tombed and len(t):
                 r0, r1 = int(first[k]), int(last[k]) + 1
-                per_point = np.repeat(numbers[rows[r0:r1]], counts[r0:r1])[a - lo[k] : b - lo[k]]
+                per_point = np.repeat(numbers[rows[r0:r1]], counts[r0:r1])[a - a0 : b - a0]
                 hidden = self._hidden(sid, t, per_point)
                 if hidden is not None and hidden.any():
                     keep = np.flatnonzero(~hidden)
