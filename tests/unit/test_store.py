@@ -398,7 +398,7 @@ def test_read_equals_the_merged_reference(tmp_path, seed) -> None:
                 vals = np.round(rng.normal(0, 10, len(ts)), 2).tolist()
             obj = {
                 "name": "m",
-                "datapoints": [list(p) for p in zip(ts, vals)],
+                "datapoints": [list(p) for p in zip(ts, vals, strict=True)],
                 "tags": {"h": str(h)},
             }
             if h == 3 and round_ == 2:
