@@ -252,9 +252,8 @@ def _run_metric(
     for (gtype, key), members in sorted(groups.items(), key=order_key):
         stream = _merge(members, gtype, m.order)
         tagsets: dict[str, set[str]] = {}
-        for d in members:
-            for k, v in d.info.tags:
-                tagsets.setdefault(k, set()).add(v)
+        for k, v in set().union(*(d.info.tags for d in members)):  # distinct pairs, in C
+            tagsets.setdefault(k, set()).add(v)
         tags_json = {
             k: sorted(vs, key=java_key)
             for k, vs in sorted(tagsets.items(), key=lambda kv: java_key(kv[0]))
