@@ -16,6 +16,7 @@ code (``ERR_*``) that the facade turns into ``ChunkError``.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.math cimport fabs, rint
 from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memmove
 
 from kairos._native._types cimport f64_t, ts_t
@@ -845,30 +846,60 @@ def decode_list(list bufs, const uint8_t[::1] picked, ts_t[::1] ts, int64_t[::1]
     tuple of int
         ``(-1, 0)``, or the index of the first bad chunk and its ``ERR_*`` code.
     """
-    cdef Py_ssize_t i, size, pos = 0
+    cdef Py_ssize_t i, j, m = 0, size, n = len(bufs), pos = 0, bad = -1
     cdef const uint8_t* p
     cdef const uint8_t[::1] mv
     cdef int64_t[H_FIELDS] h
-    cdef int rc
-    for i in range(len(bufs)):
-        if not picked[i]:
-            continue
-        p = _bytes_of(bufs[i], &size)
-        if p == NULL:
-            mv = bufs[i]
-            size = mv.shape[0]
-            p = &mv[0] if size > 0 else NULL
-        if size == 0:
-            return i, ERR_TRUNCATED
-        rc = _parse_header(p, size, h)
-        if rc == 0 and h[H_COUNT] > ts.shape[0] - pos:
-            rc = ERR_HEADER
-        if rc == 0:
-            rc = _decode(p, size, &ts[pos], &values[pos])
-        if rc < 0:
-            return i, rc
-        pos += h[H_COUNT]
-    return -1, 0
+    cdef int rc = 0
+    cdef const uint8_t** ptrs
+    cdef Py_ssize_t* sizes
+    cdef Py_ssize_t* which
+    if picked.shape[0] < n:
+        raise ValueError("picked is shorter than bufs")
+    ptrs = <const uint8_t**>malloc(max(n, 1) * sizeof(uint8_t*))
+    sizes = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
+    which = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
+    if ptrs == NULL or sizes == NULL or which == NULL:
+        free(ptrs)
+        free(sizes)
+        free(which)
+        raise MemoryError()
+    try:
+        # The chunks' addresses first (``bufs`` keeps every buffer alive), then the decoding
+        # without the GIL, so that other threads can decode other chunks meanwhile.
+        for i in range(n):
+            if not picked[i]:
+                continue
+            p = _bytes_of(bufs[i], &size)
+            if p == NULL:
+                mv = bufs[i]
+                size = mv.shape[0]
+                p = &mv[0] if size > 0 else NULL
+            ptrs[m] = p
+            sizes[m] = size
+            which[m] = i
+            m += 1
+        with nogil:
+            for j in range(m):
+                if sizes[j] == 0:
+                    rc = ERR_TRUNCATED
+                else:
+                    rc = _parse_header(ptrs[j], sizes[j], h)
+                    if rc == 0 and h[H_COUNT] > ts.shape[0] - pos:
+                        rc = ERR_HEADER
+                    if rc == 0:
+                        rc = _decode(ptrs[j], sizes[j], &ts[pos], &values[pos])
+                if rc < 0:
+                    bad = which[j]
+                    break
+                pos += h[H_COUNT]
+        if bad >= 0:
+            return bad, rc
+        return -1, 0
+    finally:
+        free(ptrs)
+        free(sizes)
+        free(which)
 
 
 def encode(
