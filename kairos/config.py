@@ -93,9 +93,6 @@ class Config:
     datastore_compaction_fanout: int = 8
     """Embedded store: blocks of one level merged together into the next level
     (``KAIROSDB_DATASTORE_COMPACTION_FANOUT``, at least 2)."""
-    datastore_read_threads: int = 2
-    """Embedded store: threads that decode the chunks of one large read (at least a million
-    points) together (``KAIROSDB_DATASTORE_READ_THREADS``; 1 decodes on the query's thread)."""
     datastore_default_ttl: int = 0
     """TTL in seconds for points ingested with ttl 0; 0 keeps them forever
     (``KAIROSDB_DATASTORE_DEFAULT_TTL``)."""
@@ -210,10 +207,6 @@ class Config:
             raise ConfigError(
                 f"datastore.retention_seconds: must be >= 0, got {self.datastore_retention_seconds!r}"
             )
-        if not 1 <= self.datastore_read_threads <= 64:
-            raise ConfigError(
-                f"datastore.read_threads: must be between 1 and 64, got {self.datastore_read_threads!r}"
-            )
         if self.datastore_compaction_fanout < 2:
             raise ConfigError(
                 f"datastore.compaction_fanout: must be at least 2, got {self.datastore_compaction_fanout!r}"
@@ -317,7 +310,6 @@ _ENV = {
     "KAIROSDB_DATASTORE_DEFAULT_TTL": "datastore_default_ttl",
     "KAIROSDB_DATASTORE_RETENTION_SECONDS": "datastore_retention_seconds",
     "KAIROSDB_DATASTORE_COMPACTION_FANOUT": "datastore_compaction_fanout",
-    "KAIROSDB_DATASTORE_READ_THREADS": "datastore_read_threads",
     "KAIROSDB_LOG_LEVEL": "log_level",
     "KAIROSDB_LOG_FORMAT": "log_format",
     "KAIROSDB_QUERY_MAX_POINTS": "query_max_points",

@@ -29,5 +29,4 @@ def open_store(config: Config, *, writer: bool = False) -> Datastore:
         default_ttl=config.datastore_default_ttl,
         fanout=config.datastore_compaction_fanout,
         retention=config.datastore_retention_seconds,
-        read_threads=config.datastore_read_threads,
     )

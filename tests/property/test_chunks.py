@@ -136,11 +136,6 @@ def test_decode_chunks_of_a_series(chunk, data) -> None:
     end = data.draw(st.integers(INT64_MIN, INT64_MAX) | st.sampled_from(ts.tolist()))
     keep = (ts >= start) & (ts <= end)
     assert_same(ts[keep], values[keep], decode_chunks(bufs, start, end))
-    # Several threads, each decoding a run of the chunks into its slice: the same points.
-    threads = data.draw(st.integers(2, 4))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("kairos.storage.embedded.chunks.PARALLEL_MIN_POINTS", 0)
-        assert_same(ts[keep], values[keep], decode_chunks(bufs, start, end, threads))
 
 
 @prop

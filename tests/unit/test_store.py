@@ -428,26 +428,3 @@ def test_read_equals_the_merged_reference(tmp_path, seed) -> None:
                 vals = [o.decode() for o in vals]
             want[sid] = (ts.tolist(), vals)
         assert got == want
-
-
-def test_threaded_read_equals_single_thread(tmp_path, monkeypatch) -> None:
-    """A read large enough to be decoded by several threads returns the same points."""
-    from kairos.storage.embedded import chunks
-
-    monkeypatch.setattr(chunks, "PARALLEL_MIN_POINTS", 10)
-    w = EmbeddedStore(str(tmp_path), writer=True)
-    body = [
-        {
-            "name": "m",
-            "datapoints": [[t, t * 0.5 + h] for t in range(h, 9000, 7)],
-            "tags": {"h": str(h)},
-        }
-        for h in range(5)
-    ]
-    import json
-
-    w.write(batch(json.dumps(body)))
-    one = read_all(EmbeddedStore(str(tmp_path)), "m", start=100, end=8000)
-    many = EmbeddedStore(str(tmp_path), read_threads=3)
-    assert read_all(many, "m", start=100, end=8000) == one
-    assert len(one) == 5 and all(len(ts) > 1000 for ts, _ in one.values())

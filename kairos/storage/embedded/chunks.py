@@ -64,9 +64,7 @@ numpy/Python version producing the same bytes (the property tests compare them).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -193,34 +191,13 @@ def decode_chunk(buf: Buffer) -> tuple[np.ndarray, np.ndarray]:
     return ts, values
 
 
-PARALLEL_MIN_POINTS = 1_000_000
-"""Fewest points for :func:`decode_chunks` to split the work between threads."""
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    with _POOLS_LOCK:
-        pool = _POOLS.get(threads)
-        if pool is None:
-            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="decode")
-        return pool
-
-
-def decode_chunks(
-    bufs: Sequence[Buffer], start: int, end: int, threads: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
+def decode_chunks(bufs: Sequence[Buffer], start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
     """Points of several chunks of one series with ``start <= ts <= end``.
 
     Parameters
     ----------
     bufs : the series' chunks, ascending and not overlapping, all of one kind
     start, end : int, inclusive millisecond bounds
-    threads : int
-        Up to this many threads decode parts of the list at once (the kernel runs without
-        the GIL) when there are at least :data:`PARALLEL_MIN_POINTS` points; the output is
-        the same.
 
     Returns
     -------
@@ -246,28 +223,9 @@ def decode_chunks(
     total = int(h[picked, 1].sum())
     ts = np.empty(total, np.int64)
     values = np.empty(total, np.int64 if kind == LONG_CHUNK else np.float64)
-    flags = picked.view(np.uint8)
-    words = values.view(np.int64)
-    if threads > 1 and total >= PARALLEL_MIN_POINTS:
-        # Split at chunk boundaries into parts of about equal points, each decoded into its
-        # own slice of the output.
-        counts = np.where(picked, h[:, 1], 0)
-        ends = np.cumsum(counts)
-        cuts = np.searchsorted(ends, [total * j // threads for j in range(1, threads)], "right")
-        bounds = [0, *cuts.tolist(), len(bufs)]
-        offs = [0, *(int(ends[b - 1]) if b else 0 for b in bounds[1:-1]), total]
-        parts = [
-            (bufs[a:b], flags[a:b], ts[o:q], words[o:q])
-            for a, b, o, q in zip(bounds, bounds[1:], offs, offs[1:], strict=False)
-        ]
-        results = list(_pool(threads).map(lambda part: _k.decode_list(*part), parts))
-        for (bad, rc), a in zip(results, bounds, strict=False):
-            if bad >= 0:
-                raise ChunkError(f"chunk {a + bad}: {_MESSAGES.get(rc, rc)}")
-    else:
-        bad, rc = _k.decode_list(bufs, flags, ts, words)
-        if bad >= 0:
-            raise ChunkError(f"chunk {bad}: {_MESSAGES.get(rc, rc)}")
+    bad, rc = _k.decode_list(bufs, picked.view(np.uint8), ts, values.view(np.int64))
+    if bad >= 0:
+        raise ChunkError(f"chunk {bad}: {_MESSAGES.get(rc, rc)}")
     if total and (ts[0] < start or ts[-1] > end):
         lo = int(np.searchsorted(ts, start, "left"))
         hi = int(np.searchsorted(ts, end, "right"))

@@ -116,8 +116,6 @@ class EmbeddedStore:
     retention : int
         Seconds: points with a timestamp older than now - retention are hidden from queries and
         dropped by compaction (0 = keep forever).
-    read_threads : int
-        Threads decoding the chunks of one large read together.
     """
 
     def __init__(
@@ -127,7 +125,6 @@ class EmbeddedStore:
         default_ttl: int = 0,
         fanout: int = 8,
         retention: int = 0,
-        read_threads: int = 1,
     ) -> None:
         self.dir = data_dir
         self.seg_dir = os.path.join(data_dir, "segments")
@@ -136,7 +133,6 @@ class EmbeddedStore:
         self.default_ttl = default_ttl
         self.fanout = max(2, fanout)
         self.retention_ms = retention * 1000
-        self.read_threads = max(1, read_threads)
         self.manifest_path = os.path.join(data_dir, "MANIFEST")
         self.series_path = os.path.join(data_dir, "series.log")
         self._manifest: dict = {
@@ -452,7 +448,7 @@ class EmbeddedStore:
         sel = idx[rows]
         counts = sel["count"].astype(np.int64)
         try:
-            ts, vals = chunks.decode_chunks(bufs, -(1 << 63), (1 << 63) - 1, self.read_threads)
+            ts, vals = chunks.decode_chunks(bufs, -(1 << 63), (1 << 63) - 1)
             if len(ts) != int(counts.sum()):
                 raise ValueError("chunks hold other point counts than the index")
         except ValueError as e:
