@@ -110,6 +110,7 @@ def main() -> None:
     runs = {
         "bucket_fixed": lambda: kernels.bucket_fixed(ts, START_MS, WIDTH_MS),
         "segment_starts": lambda: kernels.segment_starts(keys),
+        "bucket_runs": lambda: kernels.bucket_runs(ts, START_MS, WIDTH_MS),
         **{op: (lambda op=op: reduce_once(op, ts, values, starts)) for op in REDUCTIONS},
         "sma(10)": lambda: kernels.sma(values, 10),
         "sma(1000, running)": lambda: kernels.sma(values, 1000, exact=False),

@@ -634,22 +634,22 @@ def bucket_runs(const ts_t[::1] ts, int64_t origin, uint64_t width,
     ts : int64 array, shape (n,)
         Any order (sorted is the fast case).
     origin, width : as :func:`bucket_fixed`.
-    starts : int64 array, shape (n,)
+    starts : int64 array, shape (cap,)
         Receives the ``r`` offsets where the bucket number changes (the first being 0).
-    keys : int64 array, shape (n,)
+    keys : int64 array, shape (cap,)
         Receives each run's bucket number.
 
     Returns
     -------
     int
-        ``r`` >= 0; -1 when an output is short or ``width == 0``; ``-2 - i`` when
-        ``ts[i] - origin`` overflows an int64.
+        ``r`` >= 0; -1 when there are more than ``cap`` runs (or ``width == 0``);
+        ``-2 - i`` when ``ts[i] - origin`` overflows an int64.
     """
-    cdef Py_ssize_t n = ts.shape[0]
+    cdef Py_ssize_t n = ts.shape[0], cap = min(starts.shape[0], keys.shape[0])
     cdef Py_ssize_t i, r = 0, bad = -1
     cdef int64_t t, k = 0, lo64 = 1, hi64 = 0
     cdef int128 lo, hi, base, w = <int128>width
-    if width == 0 or starts.shape[0] < n or keys.shape[0] < n:
+    if width == 0:
         return -1
     with nogil:
         for i in range(n):
@@ -659,6 +659,9 @@ def bucket_runs(const ts_t[::1] ts, int64_t origin, uint64_t width,
                     bad = i
                     break
                 if r == 0 or keys[r - 1] != k:
+                    if r == cap:
+                        r = -1
+                        break
                     starts[r] = i
                     keys[r] = k
                     r += 1
@@ -680,7 +683,7 @@ def bucket_runs(const ts_t[::1] ts, int64_t origin, uint64_t width,
                 # t is an int64: so are the bounds worth comparing with.
                 lo64 = <int64_t>lo if lo > <int128>INT64_MIN else INT64_MIN
                 hi64 = <int64_t>hi if hi < <int128>INT64_MAX else INT64_MAX
-    return r if bad < 0 else -2 - bad
+    return -2 - bad if bad >= 0 else r
 
 
 def segment_starts(const int64_t[::1] keys, int64_t[::1] out):

@@ -318,15 +318,22 @@ def bucket_runs(ts: npt.ArrayLike, origin: int, width: int) -> tuple[np.ndarray,
         raise ValueError(f"origin {origin} does not fit in int64")
     t = _int_array(ts, "ts")
     n = t.shape[0]
-    starts = np.empty(n, dtype=np.int64)
-    keys = np.empty(n, dtype=np.int64)
-    r = _k.bucket_runs(t, origin, min(width, _UINT64_MAX), starts, keys)
+    w = min(width, _UINT64_MAX)
+    # Sorted timestamps make at most span / width + 2 runs: try that size first.
+    cap = n if n < 2 else min(n, max(0, (int(t[-1]) - int(t[0])) // w) + 2)
+    while True:
+        starts = np.empty(cap, dtype=np.int64)
+        keys = np.empty(cap, dtype=np.int64)
+        r = _k.bucket_runs(t, origin, w, starts, keys)
+        if r != -1 or cap == n:
+            break
+        cap = n  # unsorted input: room for a run per point
     if r <= -2:
         bad = -2 - r
         raise OverflowError(f"ts[{bad}] - origin overflows int64: {int(t[bad])} - {origin}")
     if r < 0:
-        raise RuntimeError("bucket_runs: output too short")
-    if r < n // 2:  # don't pin n-sized buffers behind much shorter results
+        raise RuntimeError("bucket_runs: no room for the runs")
+    if r < cap // 2:  # don't pin a much larger buffer behind the result
         return starts[:r].copy(), keys[:r].copy()
     return starts[:r], keys[:r]
 
