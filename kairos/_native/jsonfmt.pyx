@@ -323,6 +323,9 @@ def points_json(const int64_t[::1] ts, const double[::1] f, const int64_t[::1] i
     cdef PyObject* raw
     cdef double x
     cdef bytes sp
+    cdef int64_t t, hi, hi_prev = -1
+    cdef char hi_text[24]
+    cdef int hi_len = 0
     # Written straight into the bytes object, which is shrunk in place at the end.
     out = PyBytes_FromStringAndSize(NULL, n * POINT_MAX + SLACK)
     start = PyBytes_AS_STRING(out)
@@ -333,7 +336,18 @@ def points_json(const int64_t[::1] ts, const double[::1] f, const int64_t[::1] i
     for j in range(n):
         w[0] = 91
         w += 1
-        w += _itoa(w, ts[j])
+        t = ts[j]
+        if t >= 100000000:
+            # Timestamps in a result share their leading digits: those are kept as text.
+            hi = t // 100000000
+            if hi != hi_prev:
+                hi_prev = hi
+                hi_len = _itoa(hi_text, hi)
+            memcpy(w, hi_text, 16)  # hi has at most 11 digits
+            _digits8(w + hi_len, <uint32_t>(t - hi * 100000000))
+            w += hi_len + 8
+        else:
+            w += _itoa(w, t)
         w[0] = 44  # ','
         w += 1
         if is_long[j]:

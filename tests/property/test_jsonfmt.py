@@ -214,3 +214,12 @@ def test_non_finite_double_aborts(bad: float) -> None:
     # ... but not where the point is a long
     out = points_fragment(np.arange(3), f, np.arange(3), np.array([0, 0, 1], bool))
     assert orjson.dumps(out) == b"[[0,1.5],[1,2.5],[2,2]]"
+
+
+def test_timestamps_across_their_shared_leading_digits() -> None:
+    # The kernel keeps the text of ts // 10**8 from one point to the next.
+    ts = [0, 5, 99_999_999, 100_000_000, 100_000_001, 199_999_999, 200_000_000, -1, -(10**9)]
+    ts += [10**12 - 1, 10**12, 2**63 - 1, 2**63 - 2, -(2**63), 1_700_000_000_000, 1_700_000_000_001]
+    ts += list(range(1_699_999_999_990, 1_700_000_000_010))
+    rows = [(t, 1.5, 7, j % 2 == 0) for j, t in enumerate(ts)]
+    assert kernel(rows) == reference(rows)
