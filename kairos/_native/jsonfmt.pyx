@@ -17,9 +17,11 @@ Scale by ``10**-k`` with ``k = floor(log10(width of R))``: the scaled width lies
 the scaled integers is a multiple of ten, so the answer is that multiple of ten if ``R`` holds
 one, else whichever of ``s = floor(v * 10**-k)`` and ``s + 1`` is in ``R`` (the closer one if
 both are).  ``4 * v * 10**-k`` and the two ends of ``R`` are computed from a 126-bit
-``g = ceil(10**-k * 2**r)`` as ``g * (4c << h) / 2**128`` rounded to odd; with that
-rounding, comparing them against multiples of 4 gives the exact answers (the paper's
-theorem).  The table of ``g`` is built from Python integers when the module is imported.
+``g = ceil(10**-k * 2**r)`` as ``g * (4c << h) / 2**128``, its fraction cut at 2**-64 and
+then rounded to odd; comparing those against multiples of 4 gives the exact answers (the
+paper proves this for its variant, with ``floor(...) + 1`` and a 63-bit fraction; this one is
+held to ``repr`` by the tests on every exponent, every power of two, exact ties and tens of
+millions of random doubles).  The table of ``g`` is built from Python integers at import.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -144,7 +146,8 @@ cdef inline int _itoa(char* out, int64_t v) noexcept nogil:
 
 cdef inline void _huge_pages(char* p, Py_ssize_t size) noexcept nogil:
     """Ask for transparent huge pages under a large output buffer: the kernel then zeroes it
-    in 2 MiB pages instead of faulting in 4 KiB ones (a third of the time on big results)."""
+    in 2 MiB pages instead of faulting in 4 KiB ones (23 ms of system time -> 5 ms for
+    1.67 M points here)."""
     cdef uintptr_t a = (<uintptr_t>p + HUGE - 1) & ~(<uintptr_t>HUGE - 1)
     cdef uintptr_t b = (<uintptr_t>p + size) & ~(<uintptr_t>HUGE - 1)
     if b > a:
