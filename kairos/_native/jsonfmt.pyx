@@ -22,6 +22,8 @@ then rounded to odd; comparing those against multiples of 4 gives the exact answ
 paper proves this for its variant, with ``floor(...) + 1`` and a 63-bit fraction; this one is
 held to ``repr`` by the tests on every exponent, every power of two, exact ties and tens of
 millions of random doubles).  The table of ``g`` is built from Python integers at import.
+For ``2**-10 <= v < 2**52`` (``-62 <= q < 0``, the plain range included) ``10**-k`` is an
+integer below 2**64 and the three products are exact, from one 64 x 64-bit multiplication each.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -164,11 +166,16 @@ cdef inline uint64_t _rop(uint64_t ghi, uint64_t glo, uint64_t cp) noexcept nogi
     return <uint64_t>(mid >> 64) | (<uint64_t>mid != 0)
 
 
+cdef inline uint64_t _shift_odd(u128 x, int sh) noexcept nogil:
+    """``x / 2**sh`` rounded to odd (exact: the lowest bit says "inexact")."""
+    return <uint64_t>(x >> sh) | ((x & (((<u128>1) << sh) - 1)) != 0)
+
+
 cdef inline uint64_t _shortest(double ax, int* exp10) noexcept nogil:
     """Shortest round-trip decimal of a finite ``ax > 0``: returns ``d``, sets ``exp10``;
     ``ax`` reads back from ``d * 10**exp10`` (``d`` may end in zeros)."""
-    cdef uint64_t bits, m, c, cb, cbl, cbr, vb, vbl, vbr, s, t, sp10, tp10, ghi, glo
-    cdef int be, q, k, i, h, out
+    cdef uint64_t bits, m, c, cb, cbl, cbr, vb, vbl, vbr, s, t, sp10, tp10, ghi, glo, p10
+    cdef int be, q, k, i, h, out, sh
     cdef bint upin, wpin
     cdef int64_t cmp
     memcpy(&bits, &ax, 8)
@@ -189,13 +196,22 @@ cdef inline uint64_t _shortest(double ax, int* exp10) noexcept nogil:
     else:  # first of a binade: the gap below is half the gap above
         cbl = cb - 1
         k = (q * LOG10_2 - LOG10_4_3) >> 22
-    i = k - K_MIN
-    h = q + _E2[i] + 3
-    ghi = _G_HI[i]
-    glo = _G_LO[i]
-    vb = _rop(ghi, glo, cb << h)
-    vbl = _rop(ghi, glo, cbl << h)
-    vbr = _rop(ghi, glo, cbr << h)
+    if -62 <= q < 0:
+        # 10**-k = 10**(1..19) fits in 64 bits: scale exactly, with one multiplication
+        # (this covers 2**-10 <= v < 2**52, the plain range included).
+        p10 = _POW10[-k]
+        sh = -q
+        vb = _shift_odd(<u128>cb * p10, sh)
+        vbl = _shift_odd(<u128>cbl * p10, sh)
+        vbr = _shift_odd(<u128>cbr * p10, sh)
+    else:
+        i = k - K_MIN
+        h = q + _E2[i] + 3
+        ghi = _G_HI[i]
+        glo = _G_LO[i]
+        vb = _rop(ghi, glo, cb << h)
+        vbl = _rop(ghi, glo, cbl << h)
+        vbr = _rop(ghi, glo, cbr << h)
     s = vb >> 2
     exp10[0] = k
     sp10 = (s // 10) * 10
