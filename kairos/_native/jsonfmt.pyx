@@ -219,7 +219,8 @@ cdef inline uint64_t _shortest(double ax, int* exp10) noexcept nogil:
     upin = vbl + out <= sp10 << 2
     wpin = (tp10 << 2) + out <= vbr
     if upin != wpin:  # the one multiple of ten in R
-        return sp10 if upin else tp10
+        exp10[0] = k + 1
+        return sp10 // 10 + <uint64_t>wpin
     t = s + 1
     upin = vbl + out <= s << 2
     wpin = (t << 2) + out <= vbr
