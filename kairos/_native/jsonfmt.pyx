@@ -48,7 +48,7 @@ cdef extern from *:
 cdef enum:
     VALUE_MAX = 24  # Java's longest double text: "-2.2250738585072014E-308"
     POINT_MAX = 48  # "[" + ts (<= 20 bytes) + "," + value + "],"
-    SLACK = 16  # _double_text writes up to 55 bytes past a point's start
+    SLACK = 16  # the 16-byte copy of a timestamp's leading digits may pass the last point
     HUGE = 2 * 1024 * 1024
     K_MIN = -324  # floor(log10(2**-1074)); 10**-k is tabled for k in [K_MIN, K_MAX]
     K_MAX = 292  # floor(log10(2**971))
@@ -233,12 +233,10 @@ cdef inline uint64_t _shortest(double ax, int* exp10) noexcept nogil:
 cdef inline int _double_text(char* w, double x) noexcept nogil:
     """Java's text of a finite double into ``w``; returns its length (<= VALUE_MAX).
 
-    Writes up to 33 bytes (``SLACK`` past a point's share of the output): the copies have fixed
-    sizes, so that they compile to a few moves instead of calls.
+    The digits are written straight to ``w``, no further than the text's end (the integer part
+    of a plain value over the first ones).
     """
     cdef double ax = fabs(x)
-    cdef char buf[48]
-    cdef char* end = buf + 24
     cdef char* dg
     cdef int n, e, p, k = 0
     cdef uint64_t d
@@ -256,29 +254,29 @@ cdef inline int _double_text(char* w, double x) noexcept nogil:
         k = 1
     d = _shortest(ax, &e)
     n = _ndigits(d)
-    _utoa_at(end, d)
-    while (end - 1)[0] == 48:  # drop trailing zeros
-        end -= 1
-        n -= 1
-        e += 1
-    dg = end - n
     p = n + e  # the decimal point sits after digit p
-    if plain:  # not integral, so n > p
-        if p > 0:
-            memcpy(w + k, dg, 8)  # p <= 7
-            w[k + p] = 46  # '.'
-            memcpy(w + k + p + 1, dg + p, 24)
-            return k + 1 + n
-        memcpy(w + k, b"0.000000", 8)  # "0." and -p zeros, -p <= 2
-        memcpy(w + k + 2 - p, dg, 24)
-        return k + 2 - p + n
+    if plain and p <= 0:  # "0.00ddd"; -p <= 2
+        memcpy(w + k, b"0.000000", 8)
+        dg = w + k + 2 - p
+    else:
+        dg = w + k + 1  # one byte on, for the '.'
+    _utoa_at(dg + n, d)
+    while (dg + n - 1)[0] == 48:  # drop trailing zeros
+        n -= 1
+    if plain:
+        if p <= 0:
+            return k + 2 - p + n
+        # The integer part is x's (no decimal that reads back as x crosses an integer, which
+        # would be a double itself); not integral, so n > p.
+        _utoa_at(w + k + p, <uint64_t>ax)
+        w[k + p] = 46  # '.'
+        return k + 1 + n
     w[k] = dg[0]
     w[k + 1] = 46
-    memcpy(w + k + 2, dg + 1, 24)
     if n > 1:
         k += n + 1
     else:
-        w[k + 2] = 48
+        w[k + 2] = 48  # "1.0E7"
         k += 3
     w[k] = 69  # 'E'
     return k + 1 + _itoa(w + k + 1, p - 1)
