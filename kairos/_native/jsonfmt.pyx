@@ -37,9 +37,16 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, uintptr_
 cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject** s, Py_ssize_t newsize) except -1
 
-cdef extern from "<sys/mman.h>" nogil:
-    int madvise(void* addr, size_t length, int advice)
-    int MADV_HUGEPAGE
+cdef extern from *:
+    """
+    #include <sys/mman.h>
+    static void kairos_advise_huge_pages(void* addr, size_t length) {
+    #ifdef MADV_HUGEPAGE  /* Linux only; elsewhere the buffer just gets the usual pages */
+        madvise(addr, length, MADV_HUGEPAGE);
+    #endif
+    }
+    """
+    void kairos_advise_huge_pages(void* addr, size_t length) nogil
 
 cdef extern from *:
     ctypedef unsigned long long u128 "unsigned __int128"
@@ -153,7 +160,7 @@ cdef inline void _huge_pages(char* p, Py_ssize_t size) noexcept nogil:
     cdef uintptr_t a = (<uintptr_t>p + HUGE - 1) & ~(<uintptr_t>HUGE - 1)
     cdef uintptr_t b = (<uintptr_t>p + size) & ~(<uintptr_t>HUGE - 1)
     if b > a:
-        madvise(<void*>a, b - a, MADV_HUGEPAGE)
+        kairos_advise_huge_pages(<void*>a, b - a)
 
 
 cdef inline uint64_t _rop(uint64_t ghi, uint64_t glo, uint64_t cp) noexcept nogil:
