@@ -68,14 +68,12 @@ def points_fragment(
     """
     from kairos._native.jsonfmt import points_json
 
-    f = np.ascontiguousarray(f, np.float64)
     return orjson.Fragment(
         points_json(
             np.ascontiguousarray(ts, np.int64),
-            f,
+            np.ascontiguousarray(f, np.float64),
             np.ascontiguousarray(iv, np.int64),
             np.ascontiguousarray(is_long, np.uint8),
             _special,
-            orjson.dumps(f, option=orjson.OPT_SERIALIZE_NUMPY),
         )
     )
