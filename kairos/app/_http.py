@@ -6,7 +6,7 @@ import orjson
 from sanic import HTTPResponse
 from sanic.response import raw
 
-__all__ = ["STANDARD_HEADERS", "error_response", "json_response", "no_content"]
+__all__ = ["STANDARD_HEADERS", "error_response", "json_dumps", "json_response", "no_content"]
 
 # MetricsResource.setHeaders: what KairosDB adds to successful responses.
 STANDARD_HEADERS = {
@@ -18,9 +18,17 @@ STANDARD_HEADERS = {
 JSON = "application/json; charset=UTF-8"
 
 
-def json_response(obj: object, status: int = 200, headers: dict | None = None) -> HTTPResponse:
+def json_dumps(obj: object) -> bytes:
+    """``obj`` as the JSON bytes of a response body (numpy arrays and orjson fragments too)."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def json_response(
+    obj: object, status: int = 200, headers: dict | None = None, *, body: bytes | None = None
+) -> HTTPResponse:
+    """A JSON response of ``obj``, or of ``body`` when it is already serialised."""
     return raw(
-        orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY),
+        json_dumps(obj) if body is None else body,
         status=status,
         headers={**STANDARD_HEADERS, **(headers or {})},
         content_type=JSON,

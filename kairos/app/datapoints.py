@@ -11,7 +11,7 @@ import orjson
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from kairos.app._http import error_response, json_response, no_content
+from kairos.app._http import error_response, json_dumps, json_response, no_content
 from kairos.app.metrics import record_batch, record_read
 from kairos.app.state import WorkerState
 from kairos.errors import BadRequest, PayloadTooLarge
@@ -98,13 +98,16 @@ async def _query(request: Request, doc: object) -> HTTPResponse:
 
     cfg = st.config
     limits = Limits(cfg.query_max_points, cfg.query_timeout_ms)
-    # Off the event loop, so health checks and ingest keep flowing during a long query.
-    result = await asyncio.get_running_loop().run_in_executor(
+    # Off the event loop, serialisation included (tens of ms for a response of millions of
+    # points), so health checks and ingest keep flowing during a long query.
+    body = await asyncio.get_running_loop().run_in_executor(
         None,
-        lambda: run_query(st.store, query, publish=publish, limits=limits, cache=st.cache),
+        lambda: json_dumps(
+            run_query(st.store, query, publish=publish, limits=limits, cache=st.cache)
+        ),
     )
     record_read(request, limits.read_seconds)
-    return json_response(result)
+    return json_response(None, body=body)
 
 
 def _decode(body: bytes | str) -> object:
