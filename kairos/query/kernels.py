@@ -256,6 +256,16 @@ def segment_least_squares(
     return first, last
 
 
+def _bucket_args(ts: npt.ArrayLike, origin: int, width: int) -> tuple[int, int, np.ndarray]:
+    origin = int(origin)
+    width = int(width)
+    if width <= 0:
+        raise ValueError(f"bucket width must be positive, got {width}")
+    if not _INT64_MIN <= origin <= _INT64_MAX:
+        raise ValueError(f"origin {origin} does not fit in int64")
+    return origin, width, _int_array(ts, "ts")
+
+
 def bucket_fixed(ts: npt.ArrayLike, origin: int, width: int) -> np.ndarray:
     """Fixed-width bucket number of each timestamp, Java's truncating ``(ts - origin) / width``.
 
@@ -282,13 +292,7 @@ def bucket_fixed(ts: npt.ArrayLike, origin: int, width: int) -> np.ndarray:
     OverflowError
         ``ts[i] - origin`` overflows int64 (KairosDB fails the query there too).
     """
-    origin = int(origin)
-    width = int(width)
-    if width <= 0:
-        raise ValueError(f"bucket width must be positive, got {width}")
-    if not _INT64_MIN <= origin <= _INT64_MAX:
-        raise ValueError(f"origin {origin} does not fit in int64")
-    t = _int_array(ts, "ts")
+    origin, width, t = _bucket_args(ts, origin, width)
     out = np.empty(t.shape[0], dtype=np.int64)
     bad = _k.bucket_fixed(t, origin, min(width, _UINT64_MAX), out)
     if bad >= 0:
@@ -310,13 +314,7 @@ def bucket_runs(ts: npt.ArrayLike, origin: int, width: int) -> tuple[np.ndarray,
     ValueError, OverflowError
         As :func:`bucket_fixed`.
     """
-    origin = int(origin)
-    width = int(width)
-    if width <= 0:
-        raise ValueError(f"bucket width must be positive, got {width}")
-    if not _INT64_MIN <= origin <= _INT64_MAX:
-        raise ValueError(f"origin {origin} does not fit in int64")
-    t = _int_array(ts, "ts")
+    origin, width, t = _bucket_args(ts, origin, width)
     n = t.shape[0]
     w = min(width, _UINT64_MAX)
     # Sorted timestamps make at most span / width + 2 runs: try that size first.
