@@ -21,6 +21,7 @@ little-endian uint64; see ``docs/storage-format.md``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,6 +67,17 @@ def java_key(s: str) -> bytes:
     Big-endian UTF-16 bytes sort exactly as the code units do.
     """
     return s.encode("utf-16-be", "surrogatepass")
+
+
+def java_sorted(strings: Iterable[str]) -> list[str]:
+    """``strings`` in Java ``String.compareTo`` order: Python's own order when all are ASCII
+    (the same there), else by :func:`java_key`."""
+    out = list(strings)
+    if all(s.isascii() for s in out):
+        out.sort()
+    else:
+        out.sort(key=java_key)
+    return out
 
 
 def java_sorted_tags(tags: dict[str, str]) -> Tags:

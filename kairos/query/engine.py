@@ -35,7 +35,16 @@ from dataclasses import replace
 import numpy as np
 
 from kairos.errors import InvalidHistogram, KairosError
-from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, java_key, java_sorted_tags
+from kairos.ingest.batch import (
+    DOUBLE,
+    HISTOGRAM,
+    LONG,
+    STRING,
+    Batch,
+    java_key,
+    java_sorted,
+    java_sorted_tags,
+)
 from kairos.query import histograms, kernels, moving_window
 from kairos.query._format import java_double, points_fragment
 from kairos.query.cache import QueryCache
@@ -239,10 +248,15 @@ def _run_metric(
     tag_gb = next((g for g in m.group_by if isinstance(g, TagGroupBy)), None)
     others = [g for g in m.group_by if not isinstance(g, TagGroupBy)]
     groups: dict[tuple[str, tuple[str, ...]], list[SeriesData]] = {}
+    names = tag_gb.tags if tag_gb else ()
     for d in data:
-        tags = dict(d.info.tags)
-        key = tuple(tags.get(t, "") for t in tag_gb.tags) if tag_gb else ()
-        groups.setdefault((_GROUP_TYPE[d.info.kind], key), []).append(d)
+        info = d.info
+        if names:
+            tags = dict(info.tags)
+            key = tuple([tags.get(t, "") for t in names])
+        else:
+            key = ()
+        groups.setdefault((_GROUP_TYPE[info.kind], key), []).append(d)
 
     def order_key(item: tuple[tuple[str, tuple[str, ...]], list]) -> tuple:
         (gtype, key), _ = item
@@ -255,10 +269,7 @@ def _run_metric(
         tagsets: dict[str, set[str]] = {}
         for k, v in set().union(*(d.info.tags for d in members)):  # distinct pairs, in C
             tagsets.setdefault(k, set()).add(v)
-        tags_json = {
-            k: sorted(vs, key=java_key)
-            for k, vs in sorted(tagsets.items(), key=lambda kv: java_key(kv[0]))
-        }
+        tags_json = {k: java_sorted(tagsets[k]) for k in java_sorted(tagsets)}
         for gb_entries, sub in _split(stream, others, q):
             if m.limit:
                 sub = sub.take(slice(0, m.limit))

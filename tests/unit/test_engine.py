@@ -419,3 +419,16 @@ def test_merged_long_series_keep_exact_values(store, hosts) -> None:
         [2000, 1],
         [2000, 1.5],
     ] + [[2000, 3]] * (hosts - 2)
+
+
+def test_result_tags_in_java_string_order(store) -> None:
+    # Java compares UTF-16 code units: a supplementary character (a surrogate pair, 0xD83D...)
+    # sorts before U+FF21, unlike Python's code-point order; ASCII agrees in both.
+    from kairos.ingest.batch import java_sorted
+
+    assert java_sorted(["\uff21", "\U0001f600", "b", "a"]) == ["a", "b", "\U0001f600", "\uff21"]
+    assert java_sorted(["b", "B", "a"]) == ["B", "a", "b"]
+    for v in ("\uff21", "\U0001f600", "a"):
+        put(store, "t", [[1, 1]], tags={"h": v})
+    (res,) = q(store, "t")["results"]
+    assert res["tags"] == {"h": ["a", "\U0001f600", "\uff21"]}
