@@ -264,8 +264,9 @@ def _run_metric(
         return (gtype, java_key(label))
 
     results = []
+    scratch = kernels.Scratch()  # merged groups reuse buffers once the previous is done with
     for (gtype, key), members in sorted(groups.items(), key=order_key):
-        stream = _merge(members, gtype, m.order)
+        stream = _merge(members, gtype, m.order, scratch)
         tagsets: dict[str, set[str]] = {}
         for k, v in set().union(*(d.info.tags for d in members)):  # distinct pairs, in C
             tagsets.setdefault(k, set()).add(v)
@@ -298,6 +299,7 @@ def _run_metric(
             r["values"] = _values(sub)
             limits.format_seconds += time.perf_counter() - t0
             results.append(r)
+        stream = sub = None  # the group is done: its buffers are free for the next merge
     return {"sample_size": sample_size, "results": results}
 
 
@@ -312,7 +314,9 @@ _EXACT_LONG = float(2**53)
 """Longs up to this magnitude survive a round trip through a double."""
 
 
-def _merge(members: list[SeriesData], gtype: str, order: str) -> Stream:
+def _merge(
+    members: list[SeriesData], gtype: str, order: str, scratch: kernels.Scratch | None = None
+) -> Stream:
     if gtype == "number":
         longs = [d.info.kind == LONG for d in members]
         fs = [
@@ -325,7 +329,9 @@ def _merge(members: list[SeriesData], gtype: str, order: str) -> Stream:
             # each point came from matters only to carry long values beside doubles, or longs
             # a double cannot hold exactly.
             tss = [d.ts for d in members]
-            ts, f, perm = kernels.merge_sorted(tss, fs, perm=any(longs) and not all_long)
+            ts, f, perm = kernels.merge_sorted(
+                tss, fs, perm=any(longs) and not all_long, scratch=scratch
+            )
             if all_long and len(f) and np.abs(f).max() > _EXACT_LONG:
                 ts, f, perm = kernels.merge_sorted(tss, fs)
         else:  # the member's own arrays (possibly read-only: nothing writes a stream in place)

@@ -27,6 +27,7 @@ Semantics worth knowing (all mirror KairosDB to the bit unless stated):
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
 import numpy as np
@@ -38,6 +39,7 @@ from kairos._native import reduce as _k
 __all__ = [
     "ALIGNED_MIN_K",
     "SMA_EXACT_MAX_SIZE",
+    "Scratch",
     "bucket_fixed",
     "bucket_runs",
     "merge_sorted",
@@ -394,6 +396,26 @@ def sma(values: npt.ArrayLike, size: int, *, exact: bool | None = None) -> np.nd
     return out
 
 
+class Scratch:
+    """Buffers handed from one merge to the next (within a query): a fresh array costs its page
+    faults, which for merged groups of ~100,000 points cost as much as sorting them.
+
+    A buffer is handed out again only when nothing references it any more -- no array, view
+    or stream built on an earlier merge survives -- else a new one replaces it.
+    """
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, n: int, dtype: type) -> np.ndarray:
+        """A writable 1-D array of ``n`` elements of ``dtype`` (contents undefined)."""
+        buf = self._bufs.get(name)
+        # References when unused: the dict's, ``buf``'s and getrefcount's argument.
+        if buf is None or buf.shape[0] < n or buf.dtype != dtype or sys.getrefcount(buf) > 3:
+            buf = self._bufs[name] = np.empty(n, dtype=dtype)
+        return buf[:n]
+
+
 ALIGNED_MIN_K = 4
 """Fewest series for the aligned path of :func:`merge_sorted` (below it the loser tree is as
 fast)."""
@@ -405,6 +427,7 @@ def merge_sorted(
     *,
     perm: bool = True,
     aligned_min_k: int = ALIGNED_MIN_K,
+    scratch: Scratch | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Merge time-sorted series into one stream, as KairosDB's tournament merge (spec §3.4).
 
@@ -418,7 +441,8 @@ def merge_sorted(
     ``aligned_min_k`` series share all their timestamps (aligned collection) the values form
     a (timestamps x series) matrix whose rows numpy sorts: a SIMD sort when only the values
     are wanted and none is NaN or ``-0.0`` (ties are then bit-identical, so their order is
-    invisible), else a stable argsort.
+    invisible), else a stable argsort. With ``scratch`` the aligned path's ``ts`` and ``f``
+    may be views of its reused buffers.
     """
     if len(ts_list) != len(f_list):
         raise ValueError(f"{len(ts_list)} timestamp arrays but {len(f_list)} value arrays")
@@ -438,18 +462,23 @@ def merge_sorted(
         if t.shape[0] > 1 and not (t[1:] > t[:-1]).all():
             raise ValueError(f"series {j}: timestamps are not strictly ascending")
     if aligned:
-        return _merge_aligned(ts_arrays[0], f_arrays, perm)
+        return _merge_aligned(ts_arrays[0], f_arrays, perm, scratch)
     ts, f, p = _m.merge_sorted(ts_arrays, f_arrays)
     return ts, f, (p if perm else None)
 
 
 def _merge_aligned(
-    ts: np.ndarray, f_arrays: list[np.ndarray], perm: bool
+    ts: np.ndarray, f_arrays: list[np.ndarray], perm: bool, scratch: Scratch | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     n, k = ts.shape[0], len(f_arrays)
-    mat = np.empty((n, k), dtype=np.float64)
+    if scratch is None:
+        mat = np.empty((n, k), dtype=np.float64)
+        ts_out = np.repeat(ts, k)
+    else:
+        mat = scratch.take("f", n * k, np.float64).reshape(n, k)
+        ts_out = scratch.take("ts", n * k, np.int64)
+        ts_out.reshape(n, k)[:] = ts[:, None]
     plain = _m.stack_columns(f_arrays, mat)
-    ts_out = np.repeat(ts, k)
     if plain and not perm:
         mat.sort(axis=1)
         return ts_out, mat.reshape(-1), None

@@ -125,3 +125,29 @@ def test_merge_rejects_bad_input() -> None:
         kernels.merge_sorted([np.array([1])], [])
     with pytest.raises(TypeError):
         M.merge_sorted([np.array([1], np.int32)], [np.array([0.0])])
+
+
+def test_scratch_reuses_only_unreferenced_buffers() -> None:
+    s = kernels.Scratch()
+    a = s.take("f", 10, np.float64)
+    a_base = id(a.base)  # (holding the base itself would keep it busy)
+    del a
+    b = s.take("f", 8, np.float64)  # nothing holds the first: the same buffer
+    assert id(b.base) == a_base
+    c = s.take("f", 8, np.float64)  # b (a view) still alive: a new buffer
+    assert id(c.base) != a_base
+    del b, c
+    assert s.take("f", 20, np.float64).shape == (20,)  # larger: a new one
+    # Merges through a scratch give the same result, and a kept result is never overwritten.
+    rng = np.random.default_rng(5)
+    ts = [np.arange(30, dtype=np.int64)] * 6
+    first = [np.round(rng.normal(0, 3, 30), 1) for _ in ts]
+    second = [np.round(rng.normal(0, 3, 30), 1) for _ in ts]
+    kept = kernels.merge_sorted(ts, first, perm=False, scratch=s)
+    want = R.merge_sorted(ts, first)
+    again = kernels.merge_sorted(ts, second, perm=False, scratch=s)
+    assert (kept[1] == want[1]).all() and (kept[0] == want[0]).all()
+    assert (again[1] == R.merge_sorted(ts, second)[1]).all()
+    del kept, again
+    third = kernels.merge_sorted(ts, second, perm=False, scratch=s)
+    assert (third[1] == R.merge_sorted(ts, second)[1]).all()
