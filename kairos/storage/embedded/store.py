@@ -407,12 +407,13 @@ class EmbeddedStore:
         merged = self._read_merged(slow, start, end, now) if len(slow) else {}
         out = []
         for info in series:
-            if info.sid in got:
-                ts, values = got[info.sid]
-            elif info.sid in merged:
-                ts, values = merged[info.sid]
-            else:
+            hit = got.get(info.sid)
+            if hit is not None:  # decoded as float64 or int64 already
+                out.append(SeriesData(info, hit[0], hit[1]))
                 continue
+            if info.sid not in merged:
+                continue
+            ts, values = merged[info.sid]
             if info.kind == STRING:
                 values = [o.decode("utf-8", "surrogatepass") for o in values]
             elif info.kind == DOUBLE:
@@ -457,7 +458,6 @@ class EmbeddedStore:
             for blk, *_ in picked:
                 blk.read_many(sids, start, end)
             raise CorruptFile(self.dir, f"undecodable chunk: {e}") from None
-        words = vals.view(np.int64)
         sid_of = sel["series"].astype(np.int64)
         first = np.flatnonzero(np.concatenate(([True], sid_of[1:] != sid_of[:-1])))
         last = np.append(first[1:], len(rows)) - 1
@@ -471,14 +471,14 @@ class EmbeddedStore:
             zip(sid_of[first].tolist(), lo.tolist(), hi.tolist(), strict=True)
         ):
             if not cut[k] and sid not in tombed:  # the common case: the series' whole chunks
-                got[sid] = (ts[a:b], words[a:b])
+                got[sid] = (ts[a:b], vals[a:b])
                 continue
             a0 = a
             if cut_lo[k]:
                 a += int(np.searchsorted(ts[a:b], start, "left"))
             if cut_hi[k]:
                 b = a + int(np.searchsorted(ts[a:b], end, "right"))
-            t, v = ts[a:b], words[a:b]
+            t, v = ts[a:b], vals[a:b]
             if sid in tombed and len(t):
                 r0, r1 = int(first[k]), int(last[k]) + 1
                 per_point = np.repeat(numbers[rows[r0:r1]], counts[r0:r1])[a - a0 : b - a0]
