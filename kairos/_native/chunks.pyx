@@ -567,6 +567,7 @@ cdef Py_ssize_t _decode_for(
     cdef Py_ssize_t i, j, m, nbytes
     cdef uint64_t u, lo, acc, mask, x, prev
     cdef int width, nbits, part
+    cdef Py_ssize_t bitpos
     pos = _get_uvarint(buf, pos, end, &u)
     if pos < 0:
         return ERR_TRUNCATED
@@ -590,6 +591,19 @@ cdef Py_ssize_t _decode_for(
             for j in range(i, i + m):
                 prev += lo
                 v[j] = <int64_t>prev
+        elif width <= 56 and end - pos >= nbytes + 8:
+            # One 8-byte load at each value's bit position: the loads do not depend on one
+            # another (about 2x faster than refilling byte by byte). The section's end leaves
+            # 8 bytes to spare; the last block of a chunk usually takes the loop below.
+            mask = (<uint64_t>1 << width) - 1
+            bitpos = 0
+            for j in range(i, i + m):
+                memcpy(&acc, &buf[pos + (bitpos >> 3)], 8)  # little-endian (x86-64, arm64)
+                x = (acc >> (bitpos & 7)) & mask
+                bitpos += width
+                prev += x + lo
+                v[j] = <int64_t>prev
+            pos += nbytes
         elif width <= 56:
             mask = (<uint64_t>1 << width) - 1
             acc = 0
@@ -724,11 +738,57 @@ cdef void _apply_patches(const uint8_t* buf, Py_ssize_t pos, int64_t* values) no
         pos += 8
 
 
+cdef extern from *:
+    """
+    /* The DECIMAL division, 4 values at a time where the CPU has AVX2 (chosen at run time).
+       For |v| < 2**51, v + 1.5 * 2**52 is exact in a double's 52-bit mantissa, so subtracting
+       1.5 * 2**52 gives (double)v exactly; then one correctly rounded division, as the plain
+       loop does. Nothing here can be fused or reordered: the result is bit-identical. */
+    #include <stdint.h>
+    #include <string.h>
+    __attribute__((target("avx2")))
+    static void kairos_scale_down_avx2(int64_t* v, Py_ssize_t n, double p) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint64_t u = (uint64_t)v[i] + (uint64_t)0x4338000000000000ULL;
+            double d, x;
+            memcpy(&d, &u, 8);
+            x = (d - 6755399441055744.0) / p;
+            memcpy(&v[i], &x, 8);
+        }
+    }
+    static int kairos_has_avx2(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2");
+    }
+    """
+    void kairos_scale_down_avx2(int64_t* v, Py_ssize_t n, double p) nogil
+    int kairos_has_avx2() nogil
+
+
+cdef bint HAS_AVX2 = kairos_has_avx2()
+
+
+cdef void _scale_down(int64_t* values, Py_ssize_t n, double p) noexcept nogil:
+    """``values[i] = <double>values[i] / p``, the double's bits written in place (the caller's
+    float64 array viewed as int64)."""
+    cdef Py_ssize_t i
+    cdef uint64_t big = 0
+    cdef double x
+    if HAS_AVX2:
+        for i in range(n):
+            big |= (<uint64_t>values[i] + (<uint64_t>1 << 51)) >> 52  # |v| >= 2**51
+        if not big:
+            kairos_scale_down_avx2(values, n, p)
+            return
+    for i in range(n):
+        x = (<double>values[i]) / p
+        memcpy(&values[i], &x, 8)
+
+
 cdef int _decode(const uint8_t* buf, Py_ssize_t size, ts_t* ts, int64_t* values) noexcept nogil:
     cdef int64_t[H_FIELDS] h
     cdef int rc, venc, k
-    cdef Py_ssize_t i, n, pos, patches
-    cdef double p, x
+    cdef Py_ssize_t n, pos, patches
     rc = _parse_header(buf, size, h)
     if rc < 0:
         return rc
@@ -754,10 +814,7 @@ cdef int _decode(const uint8_t* buf, Py_ssize_t size, ts_t* ts, int64_t* values)
         return ERR_TRAILING
     if venc == VENC_DECIMAL:
         k = h[H_FLAGS] >> 4
-        p = P10[k]
-        for i in range(n):
-            x = (<double>values[i]) / p
-            memcpy(&values[i], &x, 8)  # the caller's float64 array, viewed as int64
+        _scale_down(values, n, P10[k])
         _apply_patches(buf, patches, values)
     return 0
 

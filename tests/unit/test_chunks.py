@@ -271,6 +271,21 @@ def test_corrupt_chunks_never_read_past_the_buffer(guarded) -> None:
                 view.release()
 
 
+def test_wide_loads_stop_before_the_end_of_the_chunk(guarded) -> None:
+    # 130 longs: the first value, a block of 128 deltas, then a block of one delta (width 0)
+    # that leaves 2 bytes after the first block. Its unpacking loads 8 bytes at a time and
+    # must fall back to byte loads there, else it reads past the chunk into the guard page.
+    rng = np.random.default_rng(5)
+    values = np.concatenate(([0], np.cumsum(rng.integers(0, 30_000, 129)))).astype(I64)
+    ts = np.arange(len(values), dtype=I64) * 1000
+    chunk = encode_chunk(ts, values)
+    view = guarded(chunk)
+    try:
+        assert decode_chunk(view)[1].tolist() == values.tolist()
+    finally:
+        view.release()
+
+
 def test_a_few_nan_and_negative_zero_keep_the_decimal_encoding() -> None:
     rng = np.random.default_rng(3)
     n = 120
@@ -288,3 +303,19 @@ def test_a_few_nan_and_negative_zero_keep_the_decimal_encoding() -> None:
     assert decode_chunk(patched)[1].view(I64).tolist() == values.view(I64).tolist()
     values[110] = np.inf  # a fourth exception is one too many for 120 points: XOR
     assert encode_chunk(ts, values)[0] == 0x05
+
+
+@pytest.mark.parametrize("k", [0, 2])
+@pytest.mark.parametrize(
+    "big", [2**51 - 1, 2**51, 2**51 + 1, 2**52 + 1, 2**53 - 1, -(2**51) - 1, -(2**52) - 3]
+)
+def test_decimal_values_around_two_to_the_51_decode_exactly(k: int, big: int) -> None:
+    # A chunk's values under 2**51 are divided 4 at a time (AVX2, exact int-to-double by a
+    # magic constant); with one at or past it the plain loop must take the whole chunk.
+    values = np.array([(big if j % 3 else 7) / 10**k for j in range(40)], F64)
+    ts = np.arange(len(values), dtype=I64)
+    buf = encode_chunk(ts, values)
+    assert buf[0] & 0x07 == 0x03  # doubles, DECIMAL
+    got = decode_chunk(buf)[1]
+    assert got.view(I64).tolist() == values.view(I64).tolist()
+    assert got.view(I64).tolist() == R.decode_chunk(buf)[1].view(I64).tolist()
