@@ -179,6 +179,34 @@ cdef void _run(Src* src, Py_ssize_t K, Key* tree, Key* win, Py_ssize_t total,
             node >>= 1
 
 
+cdef inline bint _plain(object a, int typenum, Py_ssize_t* n):
+    # exactly an ndarray, 1-D, C-contiguous, of ``typenum``
+    cdef cnp.ndarray arr
+    if type(a) is not np.ndarray:
+        return False
+    arr = <cnp.ndarray>a
+    if cnp.PyArray_NDIM(arr) != 1 or cnp.PyArray_TYPE(arr) != typenum:
+        return False
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        return False
+    n[0] = cnp.PyArray_DIM(arr, 0)
+    return True
+
+
+def ready_pairs(list ts_list, list f_list):
+    """Whether ``ts_list[j]`` and ``f_list[j]`` are all plain 1-D C-contiguous int64 and float64
+    ndarrays, pairwise of one length (then the facade has nothing to convert or check)."""
+    cdef Py_ssize_t j, n, m
+    if len(ts_list) != len(f_list):
+        return False
+    for j in range(len(ts_list)):
+        if not _plain(ts_list[j], cnp.NPY_INT64, &n) or not _plain(f_list[j], cnp.NPY_FLOAT64, &m):
+            return False
+        if n != m:
+            return False
+    return True
+
+
 def shared_timestamps(list ts_list):
     """Whether every array of ``ts_list`` (int64, C-contiguous, at least one) holds the same
     timestamps, compared byte for byte."""
@@ -189,9 +217,22 @@ def shared_timestamps(list ts_list):
         other = ts_list[j]
         if other.shape[0] != n:
             return False
-        if n and memcmp(&other[0], &first[0], n * sizeof(int64_t)) != 0:
+        if n and &other[0] != &first[0] and memcmp(&other[0], &first[0], n * 8) != 0:
             return False
     return True
+
+
+cdef inline uint64_t _odd_bits(const double* col, Py_ssize_t n) noexcept nogil:
+    # Top bit set when some value is NaN (magnitude bits above infinity's) or -0.0 (only the
+    # sign bit): branch-free 64-bit integer arithmetic, which the compiler vectorizes.
+    cdef Py_ssize_t i
+    cdef uint64_t u, x, acc = 0
+    cdef uint64_t SIGN = (<uint64_t>1) << 63, INF = 0x7FF0000000000000
+    for i in range(n):
+        memcpy(&u, &col[i], 8)
+        x = u ^ SIGN  # 0 exactly for -0.0
+        acc |= (INF - (u & ~SIGN)) | (~x & (x - 1))
+    return acc
 
 
 def stack_columns(list f_list, double[:, ::1] out):
@@ -200,19 +241,44 @@ def stack_columns(list f_list, double[:, ::1] out):
     leave different from the stable one's)."""
     cdef const double[::1] col
     cdef Py_ssize_t j, i, n = out.shape[0], k = out.shape[1]
-    cdef uint64_t u
-    cdef uint64_t SIGN = (<uint64_t>1) << 63, INF = 0x7FF0000000000000
-    cdef int bad = 0
+    cdef uint64_t bad = 0
+    cdef const double* cols[8]
+    cdef Py_ssize_t j0, w, c
+    cdef double* row
+    cdef list views = []
     if len(f_list) != k:
         raise ValueError(f"{len(f_list)} arrays for {k} columns")
     for j in range(k):
         col = f_list[j]
         if col.shape[0] != n:
             raise ValueError(f"array {j} has {col.shape[0]} values, expected {n}")
+        views.append(col)
+    if n == 0:
+        return True
+    # 8 columns at a time: each row's 64 bytes are written together (a column at a time
+    # would touch every row's cache line k times).
+    for j0 in range(0, k, 8):
+        w = min(8, k - j0)
+        for c in range(w):
+            col = views[j0 + c]
+            cols[c] = &col[0]
         with nogil:
-            for i in range(n):
-                out[i, j] = col[i]
-                u = (<const uint64_t*>&col[i])[0]
-                # -0.0 is 1 << 63; NaNs are above 0x7FF0... with either sign.
-                bad |= (u == SIGN) | ((u & ~SIGN) > INF)
-    return bad == 0
+            if w == 8:
+                for i in range(n):
+                    row = &out[i, j0]
+                    row[0] = cols[0][i]
+                    row[1] = cols[1][i]
+                    row[2] = cols[2][i]
+                    row[3] = cols[3][i]
+                    row[4] = cols[4][i]
+                    row[5] = cols[5][i]
+                    row[6] = cols[6][i]
+                    row[7] = cols[7][i]
+                    bad |= _odd_bits(row, 8)
+            else:
+                for i in range(n):
+                    row = &out[i, j0]
+                    for c in range(w):
+                        row[c] = cols[c][i]
+                    bad |= _odd_bits(row, w)
+    return (bad >> 63) == 0

@@ -446,16 +446,19 @@ def merge_sorted(
     """
     if len(ts_list) != len(f_list):
         raise ValueError(f"{len(ts_list)} timestamp arrays but {len(f_list)} value arrays")
-    ts_arrays = [
-        t if _ready(t, np.int64) else _int_array(t, f"ts_list[{j}]") for j, t in enumerate(ts_list)
-    ]
-    f_arrays = [
-        f if _ready(f, np.float64) else _float_array(f, f"f_list[{j}]")
-        for j, f in enumerate(f_list)
-    ]
-    for j, (t, f) in enumerate(zip(ts_arrays, f_arrays, strict=True)):
-        if t.shape != f.shape:
-            raise ValueError(f"series {j}: {t.shape[0]} timestamps but {f.shape[0]} values")
+    ts_arrays, f_arrays = list(ts_list), list(f_list)
+    if not _m.ready_pairs(ts_arrays, f_arrays):  # else nothing to convert or check
+        ts_arrays = [
+            t if _ready(t, np.int64) else _int_array(t, f"ts_list[{j}]")
+            for j, t in enumerate(ts_arrays)
+        ]
+        f_arrays = [
+            f if _ready(f, np.float64) else _float_array(f, f"f_list[{j}]")
+            for j, f in enumerate(f_arrays)
+        ]
+        for j, (t, f) in enumerate(zip(ts_arrays, f_arrays, strict=True)):
+            if t.shape != f.shape:
+                raise ValueError(f"series {j}: {t.shape[0]} timestamps but {f.shape[0]} values")
     k = len(ts_arrays)
     aligned = k >= max(2, aligned_min_k) and _m.shared_timestamps(ts_arrays)
     for j, t in enumerate(ts_arrays[:1] if aligned else ts_arrays):

@@ -20,6 +20,7 @@ INT64_MAX = 2**63 - 1
 VALUES = st.one_of(
     st.floats(),
     st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, -5e-324, 1.5]),
+    st.sampled_from([-math.nan, float(np.frombuffer(b"\x01\0\0\0\0\0\xf8\x7f", "<f8")[0])]),
     st.integers(-3, 3).map(float),  # many equal values
 )
 TIMES = st.one_of(
@@ -36,10 +37,16 @@ def members(draw):
     shared = draw(st.booleans())
     common = sorted(set(draw(st.lists(TIMES, max_size=15))))
     ts_list, f_list = [], []
+    one = np.array(common, np.int64)  # shared by identity, as a store may return them
+    same_object = shared and draw(st.booleans())
     for _ in range(k):
         ts = common if shared else sorted(set(draw(st.lists(TIMES, max_size=15))))
-        ts_list.append(np.array(ts, np.int64))
+        ts_list.append(one if same_object else np.array(ts, np.int64))
         f_list.append(np.array(draw(st.lists(VALUES, min_size=len(ts), max_size=len(ts)))))
+    if k and draw(st.booleans()):  # one series as lists and another dtype: converted first
+        j = draw(st.integers(0, k - 1))
+        ts_list[j] = ts_list[j].tolist()
+        f_list[j] = f_list[j].tolist()
     return ts_list, f_list
 
 
