@@ -786,6 +786,8 @@ cdef void _scale_down(int64_t* values, Py_ssize_t n, double p) noexcept nogil:
 
 
 cdef int _decode(const uint8_t* buf, Py_ssize_t size, ts_t* ts, int64_t* values) noexcept nogil:
+    # ``ts`` NULL: the values only, of a chunk with constant steps (its timestamps follow from
+    # min_ts, max_ts and count, which the caller has from the header)
     cdef int64_t[H_FIELDS] h
     cdef int rc, venc, k
     cdef Py_ssize_t n, pos, patches
@@ -794,9 +796,12 @@ cdef int _decode(const uint8_t* buf, Py_ssize_t size, ts_t* ts, int64_t* values)
         return rc
     n = h[H_COUNT]
     pos = h[H_LEN]
-    rc = _decode_ts(buf, pos, pos + h[H_TS_LEN], h, ts)
-    if rc < 0:
-        return rc
+    if ts != NULL:
+        rc = _decode_ts(buf, pos, pos + h[H_TS_LEN], h, ts)
+        if rc < 0:
+            return rc
+    elif ((h[H_FLAGS] >> 3) & 1) != TSENC_CONSTANT:
+        return ERR_TIMESTAMPS  # only constant steps follow from the header alone
     pos += h[H_TS_LEN]
     venc = (h[H_FLAGS] >> 1) & 3
     if venc == VENC_XOR:
@@ -894,8 +899,10 @@ def decode_list(list bufs, const uint8_t[::1] picked, ts_t[::1] ts, int64_t[::1]
     ----------
     bufs : list of byte buffers whose headers ``headers`` accepted
     picked : uint8 array, shape (len(bufs),)
-        1 for the chunks to decode.
-    ts, values : int64 arrays, shape (sum of the picked chunks' counts,)
+        1 for the chunks to decode, 2 for the values only of a chunk with constant steps
+        (else ``ERR_TIMESTAMPS``): its timestamps are not written.
+    ts : int64 array, shape (sum of the counts of the chunks picked 1,)
+    values : int64 array, shape (sum of the picked chunks' counts,)
         As for ``decode``.
 
     Returns
@@ -903,7 +910,7 @@ def decode_list(list bufs, const uint8_t[::1] picked, ts_t[::1] ts, int64_t[::1]
     tuple of int
         ``(-1, 0)``, or the index of the first bad chunk and its ``ERR_*`` code.
     """
-    cdef Py_ssize_t i, j, m = 0, size, n = len(bufs), pos = 0, bad = -1
+    cdef Py_ssize_t i, j, m = 0, size, n = len(bufs), pos = 0, vpos = 0, bad = -1
     cdef const uint8_t* p
     cdef const uint8_t[::1] mv
     cdef int64_t[H_FIELDS] h
@@ -911,15 +918,18 @@ def decode_list(list bufs, const uint8_t[::1] picked, ts_t[::1] ts, int64_t[::1]
     cdef const uint8_t** ptrs
     cdef Py_ssize_t* sizes
     cdef Py_ssize_t* which
+    cdef uint8_t* values_only
     if picked.shape[0] < n:
         raise ValueError("picked is shorter than bufs")
     ptrs = <const uint8_t**>malloc(max(n, 1) * sizeof(uint8_t*))
     sizes = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
     which = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
-    if ptrs == NULL or sizes == NULL or which == NULL:
+    values_only = <uint8_t*>malloc(max(n, 1))
+    if ptrs == NULL or sizes == NULL or which == NULL or values_only == NULL:
         free(ptrs)
         free(sizes)
         free(which)
+        free(values_only)
         raise MemoryError()
     try:
         # The chunks' addresses first (``bufs`` keeps every buffer alive), then the decoding
@@ -935,6 +945,7 @@ def decode_list(list bufs, const uint8_t[::1] picked, ts_t[::1] ts, int64_t[::1]
             ptrs[m] = p
             sizes[m] = size
             which[m] = i
+            values_only[m] = picked[i] == 2
             m += 1
         with nogil:
             for j in range(m):
@@ -942,14 +953,20 @@ def decode_list(list bufs, const uint8_t[::1] picked, ts_t[::1] ts, int64_t[::1]
                     rc = ERR_TRUNCATED
                 else:
                     rc = _parse_header(ptrs[j], sizes[j], h)
-                    if rc == 0 and h[H_COUNT] > ts.shape[0] - pos:
+                    if rc == 0 and h[H_COUNT] > values.shape[0] - vpos:
+                        rc = ERR_HEADER
+                    if rc == 0 and not values_only[j] and h[H_COUNT] > ts.shape[0] - pos:
                         rc = ERR_HEADER
                     if rc == 0:
-                        rc = _decode(ptrs[j], sizes[j], &ts[pos], &values[pos])
+                        rc = _decode(
+                            ptrs[j], sizes[j], NULL if values_only[j] else &ts[pos], &values[vpos]
+                        )
                 if rc < 0:
                     bad = which[j]
                     break
-                pos += h[H_COUNT]
+                vpos += h[H_COUNT]
+                if not values_only[j]:
+                    pos += h[H_COUNT]
         if bad >= 0:
             return bad, rc
         return -1, 0
@@ -957,6 +974,7 @@ def decode_list(list bufs, const uint8_t[::1] picked, ts_t[::1] ts, int64_t[::1]
         free(ptrs)
         free(sizes)
         free(which)
+        free(values_only)
 
 
 def encode(

@@ -16,6 +16,7 @@ from kairos.storage.embedded.chunks import (
     chunk_info,
     decode_chunk,
     decode_chunks,
+    decode_series,
     encode_chunk,
 )
 
@@ -173,3 +174,79 @@ def test_every_truncation_raises(chunk) -> None:
     for i in range(len(buf)):
         with pytest.raises(ChunkError):
             decode_chunk(buf[:i])
+
+
+@st.composite
+def many_series(draw) -> tuple[list[list[bytes]], list[tuple[np.ndarray, np.ndarray]]]:
+    """Series of one kind: some sampled at the same instants (constant steps, one chunk),
+    some with the same first/last timestamp and count but other steps, some of several
+    chunks."""
+    kind = draw(st.sampled_from([np.int64, np.float64]))
+    grids = [
+        np.arange(n, dtype=np.int64) * step + t0
+        for n, step, t0 in [(5, 10, 0), (5, 10, 7), (1, 1, 3), (40, 1000, 10**12)]
+    ]
+    series, chunks_of = [], []
+    for _ in range(draw(st.integers(0, 12))):
+        shape = draw(st.sampled_from(["grid", "grid", "same_ends", "several", "any"]))
+        if shape == "grid":
+            ts = grids[draw(st.integers(0, len(grids) - 1))]
+        elif shape == "same_ends":  # first/last/count of grid 0, but not constant steps
+            ts = np.array([0, 10, 11, 30, 40], np.int64)
+        else:
+            ts = draw(timestamps(draw(st.integers(1, 30))))
+        if kind is np.int64:
+            values = np.array(
+                draw(
+                    st.lists(st.integers(INT64_MIN, INT64_MAX), min_size=len(ts), max_size=len(ts))
+                ),
+                np.int64,
+            )
+        else:
+            values = draw(doubles(len(ts)))
+        cuts = [0, len(ts)]
+        if shape == "several" and len(ts) > 1:
+            cuts = sorted({0, len(ts), *draw(st.lists(st.integers(1, len(ts) - 1), max_size=3))})
+        chunks_of.append([encode_chunk(ts[a:b], values[a:b]) for a, b in pairwise(cuts)])
+        series.append((ts, values))
+    return chunks_of, series
+
+
+@prop
+@given(many_series())
+def test_decode_series_matches_decoding_each_chunk(data) -> None:
+    chunks_of, series = data
+    bufs = [b for cs in chunks_of for b in cs]
+    first = np.cumsum([0] + [len(cs) for cs in chunks_of[:-1]]).astype(np.int64)
+    ts_of, values, bounds = decode_series(bufs, first[: len(chunks_of)])
+    assert len(ts_of) == len(series) and len(bounds) == len(series) + 1
+    seen: dict[tuple, np.ndarray] = {}
+    for k, ((ts, _), cs) in enumerate(zip(series, chunks_of, strict=True)):
+        ref = [R.decode_chunk(b) for b in cs]
+        assert_same(
+            np.concatenate([r[0] for r in ref]),
+            np.concatenate([r[1] for r in ref]),
+            (ts_of[k], values[bounds[k] : bounds[k + 1]]),
+        )
+        assert not ts_of[k].flags.writeable
+        if len(cs) == 1 and cs[0][0] & 0x08 == 0:  # one chunk, constant steps
+            key = (len(ts), int(ts[0]), int(ts[-1]))
+            assert ts_of[k] is seen.setdefault(key, ts_of[k])  # shared with the earliest
+
+
+def test_decode_series_values_only_needs_constant_steps() -> None:
+    # Two series with the same ends and count: the second's steps are not constant, so it
+    # decodes its own timestamps; a values-only decode of such a chunk is refused.
+    a = encode_chunk(np.array([0, 10, 20], np.int64), np.array([1, 2, 3], np.int64))
+    b = encode_chunk(np.array([0, 5, 20], np.int64), np.array([4, 5, 6], np.int64))
+    ts_of, values, _ = decode_series([a, b, a], np.array([0, 1, 2], np.int64))
+    assert ts_of[1].tolist() == [0, 5, 20] and ts_of[2] is ts_of[0]
+    assert values.tolist() == [1, 2, 3, 4, 5, 6, 1, 2, 3]
+    from kairos._native import chunks as K
+
+    ts, v = np.empty(3, np.int64), np.empty(3, np.int64)
+    assert K.decode_list([b], np.array([2], np.uint8), ts, v) == (0, -3)
+    with pytest.raises(ChunkError, match="mix"):
+        decode_series(
+            [a, encode_chunk(np.array([1], np.int64), np.array([1.5]))], np.array([0, 1], np.int64)
+        )

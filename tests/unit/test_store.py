@@ -379,17 +379,20 @@ def test_read_equals_the_merged_reference(tmp_path, seed) -> None:
     """The read path (chunks of all blocks decoded together, each series a slice; overlapping
     series merged) gives what merging every series block by block gives: random writes of
     longs, doubles and strings over several blocks, some rewriting points, some with a TTL,
-    deletes, and random ranges cutting chunks."""
+    some sharing their timestamps, deletes, and random ranges cutting chunks."""
     import json
 
     rng = np.random.default_rng(seed)
     w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
     for round_ in range(6):
         body = []
-        for h in range(5):
+        grid = (round_ * 1000 + np.arange(0, 1000, 10)).tolist()
+        for h in range(8):
             lo = int(rng.integers(0, 5000)) if rng.random() < 0.3 else round_ * 1000
             n = int(rng.integers(1, 300))
             ts = np.unique(lo + rng.integers(0, 1000, n)).tolist()
+            if h >= 5:  # sampled at the same instants: one timestamp array for all of them
+                ts = grid
             if h == 4:
                 vals = [f"s{int(v)}" for v in rng.integers(0, 9, len(ts))]
             elif h % 2:
@@ -407,7 +410,7 @@ def test_read_equals_the_merged_reference(tmp_path, seed) -> None:
         w.write(batch(json.dumps(body)))
         if rng.random() < 0.4:
             a = int(rng.integers(0, 6000))
-            victim = str(int(rng.integers(0, 5)))
+            victim = str(int(rng.integers(0, 8)))
             w.delete("m", lambda tags, v=victim: tags["h"] == v, a, a + int(rng.integers(0, 800)))
     r = EmbeddedStore(str(tmp_path))
     series = r.find_series("m", {})
@@ -428,3 +431,30 @@ def test_read_equals_the_merged_reference(tmp_path, seed) -> None:
                 vals = [o.decode() for o in vals]
             want[sid] = (ts.tolist(), vals)
         assert got == want
+
+
+def test_series_sampled_at_the_same_instants_share_one_timestamp_array(tmp_path) -> None:
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
+    pts = lambda k: ",".join(f"[{t},{t // 10 + k}]" for t in range(0, 100, 10))  # noqa: E731
+    w.write(
+        batch(
+            "["
+            + ",".join(
+                f'{{"name":"m","datapoints":[{pts(k)}],"tags":{{"h":"{k}"}}}}' for k in range(4)
+            )
+            + "]"
+        )
+    )
+    assert w.delete("m", lambda tags: tags["h"] == "2", 30, 40) == 1  # this one alone
+    r = EmbeddedStore(str(tmp_path))
+    series = r.find_series("m", {})
+    got = {dict(d.info.tags)["h"]: d for d in r.read(series, 0, 10**6)}
+    assert got["0"].ts is got["1"].ts is got["3"].ts  # decoded once, read-only
+    assert not got["0"].ts.flags.writeable
+    assert got["0"].ts.tolist() == list(range(0, 100, 10))
+    assert got["3"].values.tolist() == [t // 10 + 3 for t in range(0, 100, 10)]
+    assert got["2"].ts.tolist() == [0, 10, 20, 50, 60, 70, 80, 90]
+    assert got["2"].values.tolist() == [2, 3, 4, 7, 8, 9, 10, 11]
+    cut = {dict(d.info.tags)["h"]: d for d in r.read(series, 15, 55)}  # cuts every series
+    assert cut["1"].ts.tolist() == [20, 30, 40, 50] and cut["1"].values.tolist() == [3, 4, 5, 6]
+    assert cut["2"].ts.tolist() == [20, 50]

@@ -78,6 +78,7 @@ __all__ = [
     "chunk_info",
     "decode_chunk",
     "decode_chunks",
+    "decode_series",
     "encode_chunk",
 ]
 
@@ -231,3 +232,73 @@ def decode_chunks(bufs: Sequence[Buffer], start: int, end: int) -> tuple[np.ndar
         hi = int(np.searchsorted(ts, end, "right"))
         return ts[lo:hi], values[lo:hi]
     return ts, values
+
+
+def decode_series(
+    bufs: Sequence[Buffer], first: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Decode the whole chunks of several series back to back, all of one kind.
+
+    Parameters
+    ----------
+    bufs : each series' chunks in time order, series after series
+    first : int64 array, the position in ``bufs`` of each series' first chunk (ascending,
+        starting at 0)
+
+    Returns
+    -------
+    ts : list of int64 arrays, the timestamps of each series
+    values : int64 or float64 array, every series' values back to back
+    bounds : int64 array, shape (len(first) + 1,): series k's values are
+        ``values[bounds[k]:bounds[k + 1]]``
+
+    A series of one chunk with constant steps gets the very array of an earlier such series
+    with the same first and last timestamp and count (their timestamps are equal): its own
+    timestamps are not decoded. Series collected at the same instants (an aligned scrape)
+    then cost one timestamp array, and a merge of them recognises it by its address. The
+    timestamp arrays are read-only.
+
+    Raises
+    ------
+    ChunkError
+        A chunk is corrupt, or the chunks mix kinds.
+    """
+    bufs = [_as_u8(b) for b in bufs]
+    n, m = len(bufs), len(first)
+    h = np.empty((n, 6), np.int64)
+    bad, rc = _k.headers(bufs, h)
+    if bad >= 0:
+        raise ChunkError(f"chunk {bad}: {_MESSAGES.get(rc, rc)}")
+    kinds = h[:, 0] & 1
+    if n and (kinds != kinds[0]).any():
+        raise ChunkError("chunks of several series mix longs and doubles")
+    kind = int(kinds[0]) if n else DOUBLE_CHUNK
+    counts = h[:, 1]
+    ends = np.append(first, n)
+    bounds = np.concatenate(([0], np.cumsum(counts)))[ends]
+    src = np.arange(m)
+    single = np.flatnonzero((np.diff(ends) == 1) & ((h[first, 0] >> 3) & 1 == 0))
+    if len(single) > 1:
+        key = h[first[single]][:, 1:4]  # count, min_ts, max_ts
+        order = np.lexsort((key[:, 2], key[:, 1], key[:, 0]))
+        ks = key[order]
+        new = np.ones(len(ks), bool)
+        new[1:] = (ks[1:] != ks[:-1]).any(axis=1)
+        # every series of a run of equal keys takes the run's earliest one (lexsort is stable)
+        head = order[np.flatnonzero(new)][np.cumsum(new) - 1]
+        src[single[order]] = single[head]
+    shared = src != np.arange(m)
+    picked = np.ones(n, np.uint8)
+    picked[first[shared]] = 2
+    ts_counts = np.where(picked == 1, counts, 0)
+    ts = np.empty(int(ts_counts.sum()), np.int64)
+    values = np.empty(int(bounds[-1]), np.int64 if kind == LONG_CHUNK else np.float64)
+    bad, rc = _k.decode_list(bufs, picked, ts, values.view(np.int64))
+    if bad >= 0:
+        raise ChunkError(f"chunk {bad}: {_MESSAGES.get(rc, rc)}")
+    ts.flags.writeable = False  # shared between series: nobody may write one in place
+    tb = np.concatenate(([0], np.cumsum(ts_counts)))[ends].tolist()
+    out: list[np.ndarray] = []
+    for k, s in enumerate(src.tolist()):
+        out.append(out[s] if s != k else ts[tb[k] : tb[k + 1]])
+    return out, values, bounds

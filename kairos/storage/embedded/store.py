@@ -448,9 +448,12 @@ class EmbeddedStore:
                     bufs[j] = p
         sel = idx[rows]
         counts = sel["count"].astype(np.int64)
+        sid_of = sel["series"].astype(np.int64)
+        first = np.flatnonzero(np.concatenate(([True], sid_of[1:] != sid_of[:-1])))
+        last = np.append(first[1:], len(rows)) - 1
         try:
-            ts, vals = chunks.decode_chunks(bufs, -(1 << 63), (1 << 63) - 1)
-            if len(ts) != int(counts.sum()):
+            ts_of, vals, bounds = chunks.decode_series(bufs, first)
+            if int(bounds[-1]) != int(counts.sum()):
                 raise ValueError("chunks hold other point counts than the index")
         except ValueError as e:
             # Name the block: decode block by block, which raises CorruptFile with its path.
@@ -458,30 +461,26 @@ class EmbeddedStore:
             for blk, *_ in picked:
                 blk.read_many(sids, start, end)
             raise CorruptFile(self.dir, f"undecodable chunk: {e}") from None
-        sid_of = sel["series"].astype(np.int64)
-        first = np.flatnonzero(np.concatenate(([True], sid_of[1:] != sid_of[:-1])))
-        last = np.append(first[1:], len(rows)) - 1
-        bounds = np.concatenate(([0], np.cumsum(counts)))
-        lo, hi = bounds[first], bounds[last + 1]
         cut_lo = sel["min_ts"][first] < start
         cut_hi = sel["max_ts"][last] > end
         tombed = self._tombstoned()
         cut = (cut_lo | cut_hi).tolist()
         for k, (sid, a, b) in enumerate(
-            zip(sid_of[first].tolist(), lo.tolist(), hi.tolist(), strict=True)
+            zip(sid_of[first].tolist(), bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
         ):
+            t, v = ts_of[k], vals[a:b]
             if not cut[k] and sid not in tombed:  # the common case: the series' whole chunks
-                got[sid] = (ts[a:b], vals[a:b])
+                got[sid] = (t, v)
                 continue
-            a0 = a
+            i0, i1 = 0, len(t)
             if cut_lo[k]:
-                a += int(np.searchsorted(ts[a:b], start, "left"))
+                i0 = int(np.searchsorted(t, start, "left"))
             if cut_hi[k]:
-                b = a + int(np.searchsorted(ts[a:b], end, "right"))
-            t, v = ts[a:b], vals[a:b]
+                i1 = int(np.searchsorted(t, end, "right"))
+            t, v = t[i0:i1], v[i0:i1]
             if sid in tombed and len(t):
                 r0, r1 = int(first[k]), int(last[k]) + 1
-                per_point = np.repeat(numbers[rows[r0:r1]], counts[r0:r1])[a - a0 : b - a0]
+                per_point = np.repeat(numbers[rows[r0:r1]], counts[r0:r1])[i0:i1]
                 hidden = self._hidden(sid, t, per_point)
                 if hidden is not None and hidden.any():
                     keep = np.flatnonzero(~hidden)
