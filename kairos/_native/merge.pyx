@@ -208,15 +208,21 @@ def ready_pairs(list ts_list, list f_list):
 
 
 def shared_timestamps(list ts_list):
-    """Whether every array of ``ts_list`` (int64, C-contiguous, at least one) holds the same
-    timestamps, compared byte for byte."""
-    cdef const int64_t[::1] first = ts_list[0]
+    """Whether every array of ``ts_list`` (at least one) is a plain 1-D C-contiguous int64
+    ndarray and all hold the same timestamps (the same buffer, or equal byte for byte)."""
+    cdef const int64_t[::1] first
     cdef const int64_t[::1] other
-    cdef Py_ssize_t j, n = first.shape[0]
+    cdef Py_ssize_t j, n, m
+    for j in range(len(ts_list)):
+        if not _plain(ts_list[j], cnp.NPY_INT64, &m):
+            return False
+        if j == 0:
+            n = m
+        elif m != n:
+            return False
+    first = ts_list[0]
     for j in range(1, len(ts_list)):
         other = ts_list[j]
-        if other.shape[0] != n:
-            return False
         if n and &other[0] != &first[0] and memcmp(&other[0], &first[0], n * 8) != 0:
             return False
     return True

@@ -354,7 +354,8 @@ def _merge(
                 i, is_long = i[perm], is_long[perm]
         else:
             i, is_long = np.zeros(len(ts), np.int64), np.zeros(len(ts), bool)
-        s = Stream("number", ts, f, i, is_long)
+        rep = len(members) if kernels.shared_timestamps([d.ts for d in members]) else 1
+        s = Stream("number", ts, f, i, is_long, rep=rep)
     else:
         ts = np.concatenate([d.ts for d in members]) if members else np.zeros(0, np.int64)
         objs: list = []
@@ -544,6 +545,9 @@ def _segments(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery):
         # Every later point is before the first bucket's end: one bucket (KairosDB quirk).
         starts = np.zeros(1 if n else 0, np.int64)
         kfirst = plan.index(s.ts[:1])
+    elif s.rep > 1:  # each timestamp rep times in a row: bucket every rep-th
+        starts, kfirst = plan.runs(np.ascontiguousarray(s.ts[:: s.rep]))
+        starts = starts * s.rep
     else:
         starts, kfirst = plan.runs(s.ts)
     if agg.align_start_time:

@@ -421,6 +421,12 @@ ALIGNED_MIN_K = 4
 fast)."""
 
 
+def shared_timestamps(ts_list: list[npt.ArrayLike]) -> bool:
+    """Whether there are several arrays and all hold the same int64 timestamps (then any merge
+    of their series has each timestamp ``len(ts_list)`` times in a row)."""
+    return len(ts_list) > 1 and bool(_m.shared_timestamps(list(ts_list)))
+
+
 def merge_sorted(
     ts_list: list[npt.ArrayLike],
     f_list: list[npt.ArrayLike],

@@ -5,7 +5,9 @@
 for ``text``/``histogram`` groups ``objs`` (a list); ``null`` marks the null points ``gaps``
 inserts; ``orig`` (histogram groups, optional) the sample count each histogram stood for
 before the histogram ``filter`` dropped bins (``None``: its own count), which
-``percent_remaining`` divides by.
+``percent_remaining`` divides by. ``rep`` > 1 says that ``ts`` is ``np.repeat(ts[::rep], rep)``
+(a merge of ``rep`` series that share their timestamps), so that bucketing can look at each
+timestamp once; anything derived from the stream (``take``) drops it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Stream:
     objs: list | None = None
     null: np.ndarray | None = None
     orig: np.ndarray | None = None
+    rep: int = 1
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])

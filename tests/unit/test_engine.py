@@ -432,3 +432,31 @@ def test_result_tags_in_java_string_order(store) -> None:
         put(store, "t", [[1, 1]], tags={"h": v})
     (res,) = q(store, "t")["results"]
     assert res["tags"] == {"h": ["a", "\U0001f600", "\uff21"]}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_series_sharing_timestamps_bucket_once_with_the_same_results(store, monkeypatch, seed):
+    """A group whose series share their timestamps is bucketed on each timestamp once; every
+    range aggregator, alignment and unit gives what bucketing every merged point gives."""
+    import numpy as np
+
+    from kairos.query import kernels
+
+    rng = np.random.default_rng(seed)
+    ts = np.unique(rng.integers(0, 40 * DAY, 60)).tolist()
+    for h in range(5):
+        vals = np.round(rng.normal(0, 10, len(ts)), 1).tolist()
+        put(store, "m", [list(p) for p in zip(ts, vals, strict=True)], tags={"h": str(h)})
+    aggs = []
+    for name in ("avg", "sum", "count", "first", "last", "min", "max", "dev", "percentile"):
+        for unit, value in (("milliseconds", 3_600_000), ("days", 2), ("weeks", 1), ("months", 1)):
+            for align in ({}, {"align_start_time": True}, {"align_end_time": True}):
+                a = agg(name, value, unit, **align)
+                if name == "percentile":
+                    a["percentile"] = 0.9
+                aggs.append(a)
+    fast = [values(store, "m", aggregators=[a]) for a in aggs]
+    monkeypatch.setattr(kernels, "shared_timestamps", lambda ts_list: False)
+    slow = [values(store, "m", aggregators=[a]) for a in aggs]
+    assert fast == slow
+    assert all(len(v[0]) for v in fast)
