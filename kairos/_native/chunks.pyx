@@ -746,7 +746,9 @@ cdef extern from *:
        loop does. Nothing here can be fused or reordered: the result is bit-identical. */
     #include <stdint.h>
     #include <string.h>
+    #if defined(__x86_64__) && defined(__GNUC__)
     __attribute__((target("avx2")))
+    #endif
     static void kairos_scale_down_avx2(int64_t* v, Py_ssize_t n, double p) {
         for (Py_ssize_t i = 0; i < n; i++) {
             uint64_t u = (uint64_t)v[i] + (uint64_t)0x4338000000000000ULL;
@@ -757,8 +759,12 @@ cdef extern from *:
         }
     }
     static int kairos_has_avx2(void) {
+    #if defined(__x86_64__) && defined(__GNUC__)
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2");
+    #else
+        return 0;  /* elsewhere the plain loop (the compiler's own vectors, if any) */
+    #endif
     }
     """
     void kairos_scale_down_avx2(int64_t* v, Py_ssize_t n, double p) nogil
