@@ -7,7 +7,7 @@ and 0.1 % of the points missing, cut into chunks of 120 points (Prometheus' chun
 * ``random_walk``: the same walk at full double precision;
 * ``counter``: int64 counters, ``cumsum(integers(0, 1000))``.
 
-``python benchmarks/bench_chunks.py [--series 1000] [--points 100000] [--chunk 120]`` prints
+``python -m benchmarks.bench_chunks [--series 1000] [--points 100000] [--chunk 120]`` prints
 bytes per point and encode / decode throughput (one core) of each set, and of the plain
 reference on a small sample.
 """
@@ -81,6 +81,36 @@ class ChunkSuite:
         return sum(map(len, self.bufs)) / len(self.ts)
 
     track_bytes_per_point.unit = "bytes"  # type: ignore[attr-defined]
+
+
+class AlignedSeriesSuite:
+    """10,000 gauge series of one 1,000-point chunk sampled at the same instants (query 2 of
+    ``query_e2e``): ``decode_series`` decodes one timestamp array for all; and the CRC-32 check
+    of their 10,000 records in one call."""
+
+    timeout = 300
+
+    def setup(self) -> None:
+        import zlib
+
+        rng = np.random.default_rng(SEED)
+        ts = START_MS + STEP_MS * np.arange(1000, dtype=np.int64)
+        self.bufs = [
+            chunks.encode_chunk(ts, np.round(rng.uniform(0, 100, 1000), 2)) for _ in range(10_000)
+        ]
+        self.first = np.arange(len(self.bufs), dtype=np.int64)
+        self.blob = b"".join(self.bufs)
+        self.lengths = np.array([len(b) for b in self.bufs], np.int64)
+        self.offsets = np.cumsum(self.lengths) - self.lengths
+        self.crcs = np.array([zlib.crc32(b) for b in self.bufs], np.uint32)
+
+    def time_decode_series(self) -> None:
+        chunks.decode_series(self.bufs, self.first)
+
+    def time_check_crcs(self) -> None:
+        from kairos._native import crc
+
+        crc.check_records(self.blob, self.offsets, self.lengths, self.crcs)
 
 
 def main() -> None:
