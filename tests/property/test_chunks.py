@@ -188,8 +188,8 @@ def many_series(draw) -> tuple[list[list[bytes]], list[tuple[np.ndarray, np.ndar
     ]
     series, chunks_of = [], []
     for _ in range(draw(st.integers(0, 12))):
-        shape = draw(st.sampled_from(["grid", "grid", "same_ends", "several", "any"]))
-        if shape == "grid":
+        shape = draw(st.sampled_from(["grid", "grid", "grid_cut", "same_ends", "several", "any"]))
+        if shape in ("grid", "grid_cut"):
             ts = grids[draw(st.integers(0, len(grids) - 1))]
         elif shape == "same_ends":  # first/last/count of grid 0, but not constant steps
             ts = np.array([0, 10, 11, 30, 40], np.int64)
@@ -205,6 +205,9 @@ def many_series(draw) -> tuple[list[list[bytes]], list[tuple[np.ndarray, np.ndar
         else:
             values = draw(doubles(len(ts)))
         cuts = [0, len(ts)]
+        if shape == "grid_cut":  # several chunks, cut where other series may be cut too
+            inner = draw(st.sampled_from([(2, 15), (2, 3), (15,), (3, 15)]))
+            cuts = sorted({0, len(ts), *[c for c in inner if c < len(ts)]})
         if shape == "several" and len(ts) > 1:
             cuts = sorted({0, len(ts), *draw(st.lists(st.integers(1, len(ts) - 1), max_size=3))})
         chunks_of.append([encode_chunk(ts[a:b], values[a:b]) for a, b in pairwise(cuts)])
@@ -229,9 +232,13 @@ def test_decode_series_matches_decoding_each_chunk(data) -> None:
             (ts_of[k], values[bounds[k] : bounds[k + 1]]),
         )
         assert not ts_of[k].flags.writeable
-        if len(cs) == 1 and cs[0][0] & 0x08 == 0:  # one chunk, constant steps
-            key = (len(ts), int(ts[0]), int(ts[-1]))
+        if all(c[0] & 0x08 == 0 for c in cs):  # constant steps in every chunk
+            key = tuple(chunk_info(c)[::2] + chunk_info(c)[3:] for c in cs)
             assert ts_of[k] is seen.setdefault(key, ts_of[k])  # shared with the earliest
+    owners: dict[int, tuple] = {}  # and never with a series whose chunks differ
+    for k, cs in enumerate(chunks_of):
+        key = tuple(chunk_info(c) for c in cs)
+        assert owners.setdefault(id(ts_of[k]), key) == key
 
 
 def test_decode_series_values_only_needs_constant_steps() -> None:
@@ -250,3 +257,23 @@ def test_decode_series_values_only_needs_constant_steps() -> None:
         decode_series(
             [a, encode_chunk(np.array([1], np.int64), np.array([1.5]))], np.array([0, 1], np.int64)
         )
+
+
+def test_decode_series_shares_only_between_series_of_the_same_chunks() -> None:
+    grid = np.arange(40, dtype=np.int64) * 1000
+    vals = np.arange(40, dtype=np.int64)
+
+    def cut(ts, *at):
+        bounds = [0, *at, len(ts)]
+        return [encode_chunk(ts[a:b], vals[: len(ts)][a:b]) for a, b in pairwise(bounds)]
+
+    other = np.concatenate((grid[:2], grid[2:] + 3000))  # same first chunk, later ones differ
+    series = [cut(grid, 2, 15), cut(grid, 2, 3), cut(grid, 2, 15), cut(other, 2, 15)]
+    bufs = [b for s in series for b in s]
+    first = np.array([0, 3, 6, 9], np.int64)
+    ts_of, values, bounds = decode_series(bufs, first)
+    assert ts_of[2] is ts_of[0]
+    assert ts_of[1] is not ts_of[0] and ts_of[3] is not ts_of[0]
+    for k, want in enumerate([grid, grid, grid, other]):
+        assert ts_of[k].tolist() == want.tolist()
+        assert values[bounds[k] : bounds[k + 1]].tolist() == vals.tolist()

@@ -242,8 +242,8 @@ def decode_series(
     Parameters
     ----------
     bufs : each series' chunks in time order, series after series
-    first : int64 array, the position in ``bufs`` of each series' first chunk (ascending,
-        starting at 0)
+    first : int64 array, the position in ``bufs`` of each series' first chunk (strictly
+        ascending, starting at 0)
 
     Returns
     -------
@@ -252,11 +252,11 @@ def decode_series(
     bounds : int64 array, shape (len(first) + 1,): series k's values are
         ``values[bounds[k]:bounds[k + 1]]``
 
-    A series of one chunk with constant steps gets the very array of an earlier such series
-    with the same first and last timestamp and count (their timestamps are equal): its own
-    timestamps are not decoded. Series collected at the same instants (an aligned scrape)
-    then cost one timestamp array, and a merge of them recognises it by its address. The
-    timestamp arrays are read-only.
+    A series whose chunks all have constant steps gets the very array of an earlier such
+    series whose chunks have the same first and last timestamps and counts (their timestamps
+    are equal): its own timestamps are not decoded. Series collected at the same instants
+    (an aligned scrape) then cost one timestamp array, and a merge of them recognises it by
+    its address. The timestamp arrays are read-only.
 
     Raises
     ------
@@ -277,19 +277,26 @@ def decode_series(
     ends = np.append(first, n)
     bounds = np.concatenate(([0], np.cumsum(counts)))[ends]
     src = np.arange(m)
-    single = np.flatnonzero((np.diff(ends) == 1) & ((h[first, 0] >> 3) & 1 == 0))
-    if len(single) > 1:
-        key = h[first[single]][:, 1:4]  # count, min_ts, max_ts
-        order = np.lexsort((key[:, 2], key[:, 1], key[:, 0]))
-        ks = key[order]
-        new = np.ones(len(ks), bool)
-        new[1:] = (ks[1:] != ks[:-1]).any(axis=1)
-        # every series of a run of equal keys takes the run's earliest one (lexsort is stable)
-        head = order[np.flatnonzero(new)][np.cumsum(new) - 1]
-        src[single[order]] = single[head]
+    nrows = np.diff(ends)
+    if m > 1:
+        constant = ((h[:, 0] >> 3) & 1) == 0
+        all_constant = np.logical_and.reduceat(constant, first)
+        for r in np.unique(nrows[all_constant]).tolist():
+            cand = np.flatnonzero(all_constant & (nrows == r))
+            if len(cand) < 2:
+                continue
+            # a series' key: (count, min_ts, max_ts) of each of its chunks, as one byte string
+            rows = first[cand][:, None] + np.arange(r)
+            key = np.ascontiguousarray(h[rows][:, :, 1:4]).reshape(len(cand), 3 * r)
+            _, head, inverse = np.unique(
+                key.view(np.dtype((np.void, 24 * r))).reshape(-1),
+                return_index=True,
+                return_inverse=True,
+            )
+            src[cand] = cand[head[inverse.reshape(-1)]]  # the earliest series with the key
     shared = src != np.arange(m)
     picked = np.ones(n, np.uint8)
-    picked[first[shared]] = 2
+    picked[np.repeat(shared, nrows)] = 2
     ts_counts = np.where(picked == 1, counts, 0)
     ts = np.empty(int(ts_counts.sum()), np.int64)
     values = np.empty(int(bounds[-1]), np.int64 if kind == LONG_CHUNK else np.float64)
