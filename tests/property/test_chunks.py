@@ -224,13 +224,11 @@ def test_decode_series_matches_decoding_each_chunk(data) -> None:
     ts_of, values, bounds = decode_series(bufs, first[: len(chunks_of)])
     assert len(ts_of) == len(series) and len(bounds) == len(series) + 1
     seen: dict[tuple, np.ndarray] = {}
-    for k, ((ts, _), cs) in enumerate(zip(series, chunks_of, strict=True)):
+    for k, ((ts, vals), cs) in enumerate(zip(series, chunks_of, strict=True)):
         ref = [R.decode_chunk(b) for b in cs]
-        assert_same(
-            np.concatenate([r[0] for r in ref]),
-            np.concatenate([r[1] for r in ref]),
-            (ts_of[k], values[bounds[k] : bounds[k + 1]]),
-        )
+        got = (ts_of[k], values[bounds[k] : bounds[k + 1]])
+        assert_same(np.concatenate([r[0] for r in ref]), np.concatenate([r[1] for r in ref]), got)
+        assert_same(ts, vals, got)  # and what was encoded
         assert not ts_of[k].flags.writeable
         if all(c[0] & 0x08 == 0 for c in cs):  # constant steps in every chunk
             key = tuple(chunk_info(c)[::2] + chunk_info(c)[3:] for c in cs)
