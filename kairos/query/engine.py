@@ -249,14 +249,26 @@ def _run_metric(
     others = [g for g in m.group_by if not isinstance(g, TagGroupBy)]
     groups: dict[tuple[str, tuple[str, ...]], list[SeriesData]] = {}
     names = tag_gb.tags if tag_gb else ()
+    one = names[0] if len(names) == 1 else None
     for d in data:
         info = d.info
-        if names:
+        if one is not None:  # the common group_by of one tag: no dict per series
+            v = ""
+            for pair in info.tags:
+                if pair[0] == one:
+                    v = pair[1]
+                    break
+            key: tuple[str, ...] = (v,)
+        elif names:
             tags = dict(info.tags)
             key = tuple([tags.get(t, "") for t in names])
         else:
             key = ()
-        groups.setdefault((_GROUP_TYPE[info.kind], key), []).append(d)
+        group = groups.get((_GROUP_TYPE[info.kind], key))
+        if group is None:
+            groups[(_GROUP_TYPE[info.kind], key)] = [d]
+        else:
+            group.append(d)
 
     def order_key(item: tuple[tuple[str, tuple[str, ...]], list]) -> tuple:
         (gtype, key), _ = item
