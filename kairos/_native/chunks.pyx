@@ -50,6 +50,16 @@ cdef enum:
     ERR_VALUES = -4
     ERR_TRAILING = -5
 
+cdef extern from *:
+    """
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #define KAIROS_LITTLE_ENDIAN 1
+    #else
+    #define KAIROS_LITTLE_ENDIAN 0
+    #endif
+    """
+    const bint LITTLE_ENDIAN "KAIROS_LITTLE_ENDIAN"
+
 cdef uint64_t MASK32 = 0xFFFFFFFFu
 cdef double[MAX_DECIMALS + 1] P10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9]
 
@@ -494,6 +504,16 @@ def header(const uint8_t[::1] buf, int64_t[::1] out):
     return _parse_header(&buf[0], size, &out[0])
 
 
+cdef inline bint _constant_step_ok(const int64_t* h) noexcept nogil:
+    # count points from min_ts to max_ts at one non-zero step: the span divides evenly
+    cdef uint64_t d, span = <uint64_t>h[H_MAX_TS] - <uint64_t>h[H_MIN_TS]
+    cdef Py_ssize_t n = h[H_COUNT]
+    if n == 1:
+        return span == 0
+    d = span // <uint64_t>(n - 1)
+    return d != 0 and d * <uint64_t>(n - 1) == span
+
+
 cdef int _decode_ts(
     const uint8_t* buf, Py_ssize_t start, Py_ssize_t end, int64_t* h, ts_t* ts
 ) noexcept nogil:
@@ -503,11 +523,11 @@ cdef int _decode_ts(
     cdef BitReader r
     ts[0] = h[H_MIN_TS]
     if ((h[H_FLAGS] >> 3) & 1) == TSENC_CONSTANT:
-        if n == 1:
-            return 0 if span == 0 else ERR_TIMESTAMPS
-        d = span // <uint64_t>(n - 1)
-        if d == 0 or d * <uint64_t>(n - 1) != span:
+        if not _constant_step_ok(h):
             return ERR_TIMESTAMPS
+        if n == 1:
+            return 0
+        d = span // <uint64_t>(n - 1)
         for i in range(1, n):
             ts[i] = <int64_t>(<uint64_t>ts[i - 1] + d)
         return 0
@@ -591,14 +611,14 @@ cdef Py_ssize_t _decode_for(
             for j in range(i, i + m):
                 prev += lo
                 v[j] = <int64_t>prev
-        elif width <= 56 and end - pos >= nbytes + 8:
+        elif LITTLE_ENDIAN and width <= 56 and end - pos >= nbytes + 8:
             # One 8-byte load at each value's bit position: the loads do not depend on one
             # another (about 2x faster than refilling byte by byte). The section's end leaves
             # 8 bytes to spare; the last block of a chunk usually takes the loop below.
             mask = (<uint64_t>1 << width) - 1
             bitpos = 0
             for j in range(i, i + m):
-                memcpy(&acc, &buf[pos + (bitpos >> 3)], 8)  # little-endian (x86-64, arm64)
+                memcpy(&acc, &buf[pos + (bitpos >> 3)], 8)  # the bytes LSB first
                 x = (acc >> (bitpos & 7)) & mask
                 bitpos += width
                 prev += x + lo
@@ -806,7 +826,7 @@ cdef int _decode(const uint8_t* buf, Py_ssize_t size, ts_t* ts, int64_t* values)
         rc = _decode_ts(buf, pos, pos + h[H_TS_LEN], h, ts)
         if rc < 0:
             return rc
-    elif ((h[H_FLAGS] >> 3) & 1) != TSENC_CONSTANT:
+    elif ((h[H_FLAGS] >> 3) & 1) != TSENC_CONSTANT or not _constant_step_ok(h):
         return ERR_TIMESTAMPS  # only constant steps follow from the header alone
     pos += h[H_TS_LEN]
     venc = (h[H_FLAGS] >> 1) & 3

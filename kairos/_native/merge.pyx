@@ -187,7 +187,9 @@ cdef inline bint _plain(object a, int typenum, Py_ssize_t* n):
     arr = <cnp.ndarray>a
     if cnp.PyArray_NDIM(arr) != 1 or cnp.PyArray_TYPE(arr) != typenum:
         return False
-    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISALIGNED(arr):
+        return False
+    if not cnp.PyArray_ISNOTSWAPPED(arr):  # '>i8' has int64's type number too
         return False
     n[0] = cnp.PyArray_DIM(arr, 0)
     return True
@@ -208,11 +210,13 @@ def ready_pairs(list ts_list, list f_list):
 
 
 def shared_timestamps(list ts_list):
-    """Whether every array of ``ts_list`` (at least one) is a plain 1-D C-contiguous int64
-    ndarray and all hold the same timestamps (the same buffer, or equal byte for byte)."""
+    """Whether ``ts_list`` holds arrays, every one a plain 1-D C-contiguous native int64
+    ndarray, and all hold the same timestamps (the same buffer, or equal byte for byte)."""
     cdef const int64_t[::1] first
     cdef const int64_t[::1] other
-    cdef Py_ssize_t j, n, m
+    cdef Py_ssize_t j, n = 0, m
+    if not ts_list:
+        return False
     for j in range(len(ts_list)):
         if not _plain(ts_list[j], cnp.NPY_INT64, &m):
             return False

@@ -275,3 +275,16 @@ def test_decode_series_shares_only_between_series_of_the_same_chunks() -> None:
     for k, want in enumerate([grid, grid, grid, other]):
         assert ts_of[k].tolist() == want.tolist()
         assert values[bounds[k] : bounds[k + 1]].tolist() == vals.tolist()
+
+
+def test_values_only_decoding_still_checks_the_constant_step() -> None:
+    from kairos._native import chunks as K
+
+    good = bytearray(encode_chunk(np.array([0, 10, 20], np.int64), np.array([1, 2, 3], np.int64)))
+    assert good[1:4] == b"\x03\x00\x14"  # count 3, min_ts 0 (zigzag), span 20
+    bad = bytes(good[:3]) + b"\x15" + bytes(good[4:])  # span 21: no step makes 3 points of it
+    ts, v = np.empty(3, np.int64), np.empty(3, np.int64)
+    for picked in (1, 2):
+        assert K.decode_list([bad], np.array([picked], np.uint8), ts, v) == (0, -3)
+    assert K.decode_list([bytes(good)], np.array([2], np.uint8), ts[:0], v) == (-1, 0)
+    assert v.tolist() == [1, 2, 3]

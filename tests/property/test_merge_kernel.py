@@ -158,3 +158,12 @@ def test_scratch_reuses_only_unreferenced_buffers() -> None:
     del kept, again
     third = kernels.merge_sorted(ts, second, perm=False, scratch=s)
     assert (third[1] == R.merge_sorted(ts, second)[1]).all()
+
+
+def test_arrays_in_the_other_byte_order_are_converted() -> None:
+    ts = [np.arange(5, dtype=">i8"), np.arange(5, dtype=np.int64)]
+    f = [np.arange(5, dtype=">f8"), np.arange(5.0)]
+    same(kernels.merge_sorted(ts, f), R.merge_sorted(ts, f))
+    assert not M.ready_pairs(ts, f) and not M.shared_timestamps(ts[:1] * 2)
+    assert not M.shared_timestamps([])
+    assert kernels.shared_timestamps([ts[1], ts[1].copy()])

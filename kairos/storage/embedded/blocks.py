@@ -292,7 +292,8 @@ class Block:
         expiry times, for :func:`chunks.decode_chunks`."""
         off = idx["offset"].astype(np.int64)
         length = idx["length"].astype(np.int64)
-        bad = crc.check_records(self.buf, off, length, np.ascontiguousarray(idx["crc"]))
+        chunk_area = self.buf[: self.data_end]
+        bad = crc.check_records(chunk_area, off, length, np.ascontiguousarray(idx["crc"]))
         if bad >= 0:
             raise CorruptFile(self.path, f"chunk at offset {int(off[bad])} failed its CRC check")
         buf = self.buf
