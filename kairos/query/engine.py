@@ -336,11 +336,11 @@ def _merge(
             for d, isl in zip(members, longs, strict=True)
         ]
         all_long = bool(members) and all(longs)
+        tss = [d.ts for d in members]
         if len(members) > 1:
             # Every member is time-sorted: a k-way merge, ties by value (spec §3.4). Where
             # each point came from matters only to carry long values beside doubles, or longs
             # a double cannot hold exactly.
-            tss = [d.ts for d in members]
             ts, f, perm = kernels.merge_sorted(
                 tss, fs, perm=any(longs) and not all_long, scratch=scratch
             )
@@ -366,7 +366,7 @@ def _merge(
                 i, is_long = i[perm], is_long[perm]
         else:
             i, is_long = np.zeros(len(ts), np.int64), np.zeros(len(ts), bool)
-        rep = len(members) if kernels.shared_timestamps([d.ts for d in members]) else 1
+        rep = len(members) if kernels.shared_timestamps(tss) else 1
         s = Stream("number", ts, f, i, is_long, rep=rep)
     else:
         ts = np.concatenate([d.ts for d in members]) if members else np.zeros(0, np.int64)
