@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from kairos.ingest import ingest_body
-from kairos.ingest.batch import DOUBLE, Batch
+from kairos.model.batch import DOUBLE, Batch
 from kairos.query.engine import run_query
 from kairos.query.model import parse_query
 from kairos.storage.embedded.store import EmbeddedStore

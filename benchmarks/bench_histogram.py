@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kairos.histogram import Histogram, merge_all, percentiles
+from kairos.model.histogram import Histogram, merge_all, percentiles
 
 SEED = 20240501
 

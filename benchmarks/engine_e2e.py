@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from kairos.ingest.batch import DOUBLE, LONG, Batch
+from kairos.model.batch import DOUBLE, LONG, Batch
 from kairos.storage.embedded.store import EmbeddedStore
 
 T0 = 1_700_000_000_000

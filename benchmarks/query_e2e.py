@@ -22,7 +22,8 @@ import time
 import numpy as np
 import orjson
 
-from kairos.ingest.batch import BatchBuilder, java_sorted_tags
+from kairos.model.batch import BatchBuilder
+from kairos.model.java import java_sorted_tags
 from kairos.query.engine import Limits, run_query
 from kairos.query.model import parse_query
 from kairos.storage.embedded.store import EmbeddedStore

@@ -4,7 +4,7 @@
 data type.
 """
 
-from kairos.histogram import Histogram
+from kairos.model.histogram import Histogram
 
 __version__ = "0.1.0"
 

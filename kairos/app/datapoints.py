@@ -16,8 +16,9 @@ from kairos.app.metrics import record_batch, record_read
 from kairos.app.state import WorkerState
 from kairos.errors import BadRequest, PayloadTooLarge
 from kairos.ingest import ingest_body
+from kairos.model.java import LONG_MAX, LONG_MIN
 from kairos.query.engine import Limits, run_query, run_tags_query
-from kairos.query.model import LONG_MAX, MetricQuery, parse_query
+from kairos.query.model import MetricQuery, parse_query
 from kairos.storage.records import DeleteSpec, encode_batch, encode_delete
 
 __all__ = ["bp", "metric_bp"]
@@ -143,7 +144,6 @@ async def post_query_tags(request: Request) -> HTTPResponse:
 
 # -- deletes -------------------------------------------------------------------------------------
 
-LONG_MIN = -(1 << 63)
 DELETE_VISIBLE_TIMEOUT = 10.0
 
 

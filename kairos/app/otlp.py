@@ -103,7 +103,7 @@ class OtlpPush:
             "kairos.ingested.points", "{point}", "data points accepted into the WAL"
         )
         self.batch_size = meter.create_histogram(
-            "kairos.ingest.batch.size", "{point}", "points per ingest request"
+            "kairos.model.batch.size", "{point}", "points per ingest request"
         )
         self.validation_errors = meter.create_counter(
             "kairos.ingest.validation_errors", "{request}", "ingest requests answered 400"

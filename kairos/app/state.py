@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 from kairos.app.backpressure import Admission
 from kairos.config import Config
-from kairos.query.cache import QueryCache, WriteVersions
+from kairos.query.cache import QueryCache
 from kairos.storage import Datastore, open_store
 from kairos.storage.metadata import MetadataStore, open_metadata
+from kairos.storage.versions import WriteVersions
 from kairos.storage.wal import WalWriter
 
 __all__ = ["DRAINING_FLAG", "WorkerState", "draining_flag_path"]

@@ -8,9 +8,9 @@ scanner accepts, both give the same batch (a property test holds them to it).
 
 from __future__ import annotations
 
-from kairos.ingest.batch import Batch
 from kairos.ingest.fast import try_fast_parse
 from kairos.ingest.parser import IngestResult, _too_many, parse_datapoints
+from kairos.model.batch import Batch
 
 __all__ = ["Batch", "IngestResult", "ingest_body"]
 

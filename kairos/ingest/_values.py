@@ -11,7 +11,7 @@ import math
 import struct
 from decimal import Decimal, InvalidOperation
 
-from kairos.ingest.batch import DOUBLE, HISTOGRAM, KIND_BY_NAME, LONG, STRING
+from kairos.model.batch import DOUBLE, HISTOGRAM, KIND_BY_NAME, LONG, STRING
 
 __all__ = [
     "MISSING",

@@ -29,8 +29,9 @@ import orjson
 
 from kairos._native import SID_DTYPE, TS_DTYPE, WORD_DTYPE
 from kairos._native.scanner import N_META, STATUS_NAMES, assign_series, scan
-from kairos.ingest.batch import BatchBuilder, Tags, java_sorted_tags
 from kairos.ingest.parser import IngestResult
+from kairos.model.batch import BatchBuilder, Tags
+from kairos.model.java import java_sorted_tags
 
 __all__ = ["scan_status", "try_fast_parse"]
 

@@ -35,15 +35,8 @@ from kairos.ingest._values import (
     to_long,
     wrap_int64,
 )
-from kairos.ingest.batch import (
-    DOUBLE,
-    HISTOGRAM,
-    LONG,
-    STRING,
-    Batch,
-    BatchBuilder,
-    java_sorted_tags,
-)
+from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, BatchBuilder
+from kairos.model.java import java_sorted_tags
 
 __all__ = ["IngestResult", "convert_point", "count_points", "parse_datapoints", "parse_json"]
 
@@ -421,7 +414,7 @@ def _typed_word(
 def _infer_type(value: object) -> str | None:
     """``DataPointsParser.findType``; objects that look like histograms are histograms."""
     if isinstance(value, dict):
-        from kairos.histogram import Histogram
+        from kairos.model.histogram import Histogram
 
         return "histogram" if Histogram.looks_like(value) else None
     if isinstance(value, list) or value is None:
@@ -454,7 +447,7 @@ def _make_word(
             raise Fatal(f"{ctx()} {INVALID_TYPE}")
         return STRING, b.add_object(json_as_string(value))
     # HISTOGRAM
-    from kairos.histogram import Histogram
+    from kairos.model.histogram import Histogram
 
     if not isinstance(value, dict):
         raise Fatal(f"{ctx(attribute)} is an invalid histogram: expected a JSON object")

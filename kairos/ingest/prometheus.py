@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kairos.errors import BadRequest, PayloadTooLarge
-from kairos.ingest.batch import DOUBLE, Batch, BatchBuilder, java_sorted_tags
+from kairos.model.batch import DOUBLE, Batch, BatchBuilder
+from kairos.model.java import java_sorted_tags
 
 __all__ = [
     "NO_TAGS_PLACEHOLDER",

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kairos.ingest._values import double_bits, wrap_int64
-from kairos.ingest.batch import DOUBLE, LONG, STRING, Batch, BatchBuilder, Tags, java_sorted_tags
+from kairos.model.batch import DOUBLE, LONG, STRING, Batch, BatchBuilder, Tags
+from kairos.model.java import LONG_MAX, LONG_MIN, java_sorted_tags
 
 __all__ = [
     "MAX_LINE",
@@ -44,8 +45,6 @@ SECONDS_LIMIT = 3_000_000_000
 TTL_TAG = "kairos_opt.ttl"
 DEFAULT_TAGS: Tags = (("add", "tag"),)
 
-_LONG_MIN = -(1 << 63)
-_LONG_MAX = (1 << 63) - 1
 _INT_MAX = (1 << 31) - 1
 _LONG_RE = re.compile(r"-?[0-9]+\Z")
 _DEC_RE = re.compile(
@@ -139,7 +138,7 @@ def parse_strict_long(s: str) -> int:
     if not _LONG_RE.match(s):
         raise LineError(f'For input string: "{s}"')
     v = int(s)
-    if not _LONG_MIN <= v <= _LONG_MAX:
+    if not LONG_MIN <= v <= LONG_MAX:
         raise LineError(f'For input string: "{s}"')
     return v
 

@@ -9,7 +9,7 @@ and switched off by ``KAIROSDB_CACHE_ENABLE=false``.
 
 Unlike KairosDB, an entry is also dropped as soon as the writer applies a write or a delete
 to its metric: the writer counts the writes per metric in ``<data_dir>/write-versions``
-(:class:`WriteVersions`, a shared memory-mapped array of counters indexed by a hash of the
+(:class:`~kairos.storage.versions.WriteVersions`, a shared memory-mapped array of counters indexed by a hash of the
 metric name), and an entry remembers the counter it was filled at.  A hash collision only
 costs a needless miss.  A query service that does not share the ingest service's data
 directory (Cassandra deployments) has no counters to watch: there ``cache_time`` alone bounds
@@ -18,79 +18,17 @@ how stale a cached answer may be, as in KairosDB.
 
 from __future__ import annotations
 
-import mmap
-import os
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from kairos.storage.protocol import SeriesData, SeriesInfo
+from kairos.storage.versions import WriteVersions
 
-__all__ = ["QueryCache", "WriteVersions"]
-
-SLOTS = 1 << 16
-FILE = "write-versions"
-
-
-class WriteVersions:
-    """Per-metric write counters shared by the writer (bumps) and the workers (reads)."""
-
-    def __init__(self, data_dir: str, *, writer: bool = False) -> None:
-        self.path = os.path.join(data_dir, FILE)
-        self.writer = writer
-        self._map: mmap.mmap | None = None
-        self._arr: np.ndarray | None = None
-        if writer:
-            self._open(create=True)
-
-    def _open(self, create: bool = False) -> bool:
-        if self._arr is not None:
-            return True
-        size = SLOTS * 8
-        try:
-            fd = os.open(self.path, (os.O_RDWR | os.O_CREAT) if create else os.O_RDONLY, 0o644)
-        except FileNotFoundError:
-            return False
-        try:
-            if create and os.fstat(fd).st_size != size:
-                os.ftruncate(fd, size)
-            if os.fstat(fd).st_size != size:
-                return False
-            access = mmap.ACCESS_WRITE if create else mmap.ACCESS_READ
-            self._map = mmap.mmap(fd, size, access=access)
-        finally:
-            os.close(fd)
-        self._arr = np.frombuffer(self._map, np.uint64)
-        return True
-
-    @staticmethod
-    def slot(metric: str) -> int:
-        return zlib.crc32(metric.encode("utf-8", "surrogatepass")) % SLOTS
-
-    def bump(self, metrics: set[str]) -> None:
-        """Writer: the datastore now holds new writes or deletes of ``metrics``."""
-        assert self._arr is not None
-        for m in metrics:
-            self._arr[self.slot(m)] += 1
-
-    def get(self, metric: str) -> int:
-        """The counter of ``metric``'s slot (0 while the writer has not created the file)."""
-        if self._arr is None and not self._open():
-            return 0
-        return int(self._arr[self.slot(metric)])
-
-    def close(self) -> None:
-        self._arr = None
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:  # an array view is still alive; the GC will unmap it
-                pass
-            self._map = None
+__all__ = ["QueryCache"]
 
 
 @dataclass(slots=True)

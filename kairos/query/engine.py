@@ -9,7 +9,7 @@ Every step works on whole columns (:class:`~kairos.query.stream.Stream`); per-po
 the Cython kernels behind ``kairos.query.kernels``.  Results with no values are left out, as
 KairosDB HEAD does (a ``gaps`` result is never empty).
 
-Histogram groups (``objs`` = encoded :class:`~kairos.histogram.Histogram` values) take
+Histogram groups (``objs`` = encoded :class:`~kairos.model.histogram.Histogram` values) take
 ``merge``, ``apdex``, ``percentile``, ``avg``, ``sum``, ``min``, ``max`` and ``count`` in
 :mod:`kairos.query.histograms`, windowed by the same ``_segments`` as the numeric range
 aggregators; every other number-only aggregator passes them through unchanged, and ``merge``
@@ -35,12 +35,12 @@ from dataclasses import replace
 import numpy as np
 
 from kairos.errors import InvalidHistogram, KairosError
-from kairos.ingest.batch import (
-    DOUBLE,
-    HISTOGRAM,
-    LONG,
-    STRING,
-    Batch,
+from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch
+from kairos.model.java import (
+    FIXED_UNIT_MS,
+    LONG_MAX,
+    LONG_MIN,
+    UNIT_MS,
     java_key,
     java_sorted,
     java_sorted_tags,
@@ -67,11 +67,8 @@ from kairos.query.spec import (
     ValueGroupBy,
 )
 from kairos.query.stream import Stream
-from kairos.query.timebuckets import UNIT_MS, bucket_plan, unit_length_ms, zone
+from kairos.query.timebuckets import bucket_plan, unit_length_ms, zone
 from kairos.storage.protocol import Datastore, SeriesData
-
-LONG_MIN = -(1 << 63)
-LONG_MAX = (1 << 63) - 1
 
 __all__ = ["Limits", "QueryFailed", "QueryTimeout", "QueryTooLarge", "run_query", "run_tags_query"]
 
@@ -407,12 +404,7 @@ def _group_ids(g, s: Stream, q: Query) -> tuple[np.ndarray, Callable[[int], dict
             months = dt.astype("datetime64[M]").astype(np.int64) % 12 + 1
             ids = _java_mod((years - start.year) * 12 + (months - start.month), g.group_count)
         else:
-            unit_ms = {
-                **UNIT_MS,
-                "DAYS": 86_400_000,
-                "WEEKS": 604_800_000,
-                "YEARS": 52 * 604_800_000,
-            }
+            unit_ms = {**UNIT_MS, "YEARS": 52 * UNIT_MS["WEEKS"]}
             size = rs.value * unit_ms[rs.unit]
             if size == 0:
                 raise QueryFailed("/ by zero")
@@ -713,8 +705,8 @@ def _pairwise(agg: PairAgg, s: Stream, q: Query) -> Stream:
             f"stamp.  You must precede {agg.name} with another aggregator."
         )
     tz = zone(agg.time_zone if agg.time_zone is not None else q.time_zone)
-    if agg.sampling.unit in UNIT_MS:
-        length = np.full(len(t0), agg.sampling.value * UNIT_MS[agg.sampling.unit], np.float64)
+    if agg.sampling.unit in FIXED_UNIT_MS:
+        length = np.full(len(t0), agg.sampling.value * FIXED_UNIT_MS[agg.sampling.unit], np.float64)
     else:
         length = np.array(
             [unit_length_ms(int(t), agg.sampling, tz) for t in t0.tolist()], np.float64
@@ -771,7 +763,7 @@ def _filter_mask(agg: FilterAgg, s: Stream) -> np.ndarray:
 def _save_as(agg: SaveAsAgg, s: Stream, m: MetricQuery, tag_gb, tagsets, publish) -> None:
     if publish is None or not len(s):
         return
-    from kairos.ingest.batch import BatchBuilder
+    from kairos.model.batch import BatchBuilder
 
     tags = dict(agg.tags)
     if agg.add_saved_from:

@@ -28,7 +28,7 @@ from functools import cache
 
 import orjson
 
-from kairos.ingest.batch import java_key
+from kairos.model.java import TIME_UNITS, java_key
 
 __all__ = ["FEATURES", "feature_json", "features_json"]
 
@@ -84,7 +84,6 @@ class Feature:
 
 # -- shared property sets ---------------------------------------------------------------------
 
-TIME_UNITS = ("MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS", "WEEKS", "MONTHS", "YEARS")
 
 # org.kairosdb.core.datastore.Duration (and its subclass aggregator.Sampling).
 _DURATION = (

@@ -11,7 +11,7 @@ Data flow (one result group of type ``histogram``, its ``Stream.objs`` the encod
 Semantics (the ArpNetworking ``kairosdb-histograms`` plugin's, where it has one)
 ------------------------------------------------------------------------------------
 * ``count`` is the total sample count of the window, ``sum`` the sum of the histograms' sums,
-  ``min``/``max`` the extremes, ``avg`` ``sum / count``.  As in :func:`kairos.histogram.merge_all`,
+  ``min``/``max`` the extremes, ``avg`` ``sum / count``.  As in :func:`kairos.model.histogram.merge_all`,
   empty histograms contribute no statistics unless the whole window is empty.
 * ``percentile`` is :meth:`Histogram.percentile` of the window's :func:`merge_all`.
 * ``merge`` -> one histogram per window.  When every histogram of the window is *bin-shaped*
@@ -73,7 +73,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kairos.errors import BadRequest, InvalidHistogram
-from kairos.histogram import Histogram, merge_all, percentiles
+from kairos.model.histogram import Histogram, merge_all, percentiles
 from kairos.query.spec import RangeAgg
 from kairos.query.stream import Stream
 

@@ -19,20 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kairos.errors import BadRequest
+from kairos.model.java import LONG_MAX, UNIT_MS
 from kairos.query.spec import Aggregator, GroupBy
 
 __all__ = ["InvalidQuery", "MetricQuery", "Query", "TagFilter", "parse_query"]
 
-TIME_UNITS = ("MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS", "WEEKS", "MONTHS", "YEARS")
-_UNIT_MS = {
-    "MILLISECONDS": 1,
-    "SECONDS": 1000,
-    "MINUTES": 60_000,
-    "HOURS": 3_600_000,
-    "DAYS": 86_400_000,
-    "WEEKS": 7 * 86_400_000,
-}
-LONG_MAX = (1 << 63) - 1
 REGEX_PREFIX = "regex:"
 
 
@@ -102,8 +93,8 @@ def _as_int(v: object, ctx: str) -> int:
 
 def _relative(value: int, unit: str, which: str, now_ms: int) -> int:
     """``RelativeTime.getTimeRelativeTo``: ``now`` minus ``value`` units on a UTC calendar."""
-    if unit in _UNIT_MS:
-        return now_ms - value * _UNIT_MS[unit]
+    if unit in UNIT_MS:
+        return now_ms - value * UNIT_MS[unit]
     dt = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     months = value * (12 if unit == "YEARS" else 1)
     y, m = divmod(dt.month - 1 - months, 12)

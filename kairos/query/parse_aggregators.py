@@ -35,10 +35,10 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
+from kairos.model.java import TIME_UNITS
 from kairos.query.model import InvalidQuery
 from kairos.query.spec import (
     RANGE_AGGREGATORS,
-    TIME_UNITS,
     Aggregator,
     BinGroupBy,
     DivAgg,

@@ -30,7 +30,6 @@ __all__ = [
     "ValueGroupBy",
 ]
 
-TIME_UNITS = ("MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS", "WEEKS", "MONTHS", "YEARS")
 
 RANGE_AGGREGATORS = (
     "apdex",

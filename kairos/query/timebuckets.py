@@ -20,18 +20,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from kairos.model.java import FIXED_UNIT_MS as UNIT_MS
 from kairos.query import kernels
 from kairos.query.spec import Sampling
 
-__all__ = ["UNIT_MS", "BucketPlan", "align_origin", "bucket_plan", "unit_length_ms", "zone"]
+__all__ = ["BucketPlan", "align_origin", "bucket_plan", "unit_length_ms", "zone"]
 
-UNIT_MS = {
-    "MILLISECONDS": 1,
-    "SECONDS": 1000,
-    "MINUTES": 60_000,
-    "HOURS": 3_600_000,
-}
-CALENDAR = ("DAYS", "WEEKS", "MONTHS", "YEARS")
 _MAX_BOUNDARIES = 5_000_000
 
 

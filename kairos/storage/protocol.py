@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from kairos.ingest.batch import Batch, Tags
+from kairos.model.batch import Batch, Tags
 
 __all__ = ["Datastore", "SeriesData", "SeriesInfo"]
 

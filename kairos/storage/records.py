@@ -1,7 +1,7 @@
 """What a WAL record holds: an ingest batch or a delete.
 
 The payload's first byte says which: ``B`` + a batch in Arrow IPC
-(:meth:`~kairos.ingest.batch.Batch.to_ipc`), or ``D`` + a JSON delete specification
+(:meth:`~kairos.model.batch.Batch.to_ipc`), or ``D`` + a JSON delete specification
 ``{"metric", "tags": {name: {"values": [...], "patterns": [...]}}, "start", "end"}``.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import orjson
 
 from kairos.errors import CorruptFile
-from kairos.ingest.batch import Batch
+from kairos.model.batch import Batch
 
 __all__ = ["DeleteSpec", "decode_record", "encode_batch", "encode_delete"]
 

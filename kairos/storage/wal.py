@@ -6,7 +6,7 @@ its own, created fresh at start and rotated past ``segment_bytes``; it holds an 
 take is finished (rotated away, or its worker died) and may be deleted once fully applied.
 
 Each file is ``b"KAIROSW1"`` followed by CRC frames (``kairos.storage._frame``) whose payload is
-a :class:`~kairos.ingest.batch.Batch` in Arrow IPC.  A torn tail -- a short or bad frame at the
+a :class:`~kairos.model.batch.Batch` in Arrow IPC.  A torn tail -- a short or bad frame at the
 end of a finished file, left by kill -9 or a power cut -- is detected by the CRC, logged and
 truncated.
 

@@ -21,10 +21,10 @@ import orjson
 
 from kairos._hist import LATENCY_BOUNDS, Hist
 from kairos.config import Config
-from kairos.ingest.batch import Batch
-from kairos.query.cache import WriteVersions
+from kairos.model.batch import Batch
 from kairos.storage import open_store
 from kairos.storage.records import decode_record
+from kairos.storage.versions import WriteVersions
 from kairos.storage.wal import WalReader
 
 __all__ = ["Writer", "read_status", "run_writer"]

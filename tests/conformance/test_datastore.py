@@ -18,9 +18,9 @@ import orjson
 import pytest
 
 from kairos.config import load
-from kairos.histogram import Histogram
-from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING
 from kairos.ingest.parser import parse_datapoints
+from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING
+from kairos.model.histogram import Histogram
 from kairos.storage import Datastore, open_store
 
 LONG_MIN = -(1 << 63)

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from kairos.ingest.batch import java_key
+from kairos.model.java import java_key
 
 pytestmark = pytest.mark.integration
 

@@ -110,7 +110,7 @@ def test_metrics_are_pushed_over_otlp(tmp_path, exponential: bool) -> None:
     errors = by_name["kairos.ingest.validation_errors"]
     assert sum(dp.as_int for m in errors for dp in m.sum.data_points) == 1
     # Histograms: delta, explicit or exponential buckets as configured; 5 batches of 7.
-    sizes = by_name["kairos.ingest.batch.size"]
+    sizes = by_name["kairos.model.batch.size"]
     if exponential:
         assert all(m.WhichOneof("data") == "exponential_histogram" for m in sizes)
         dps = [dp for m in sizes for dp in m.exponential_histogram.data_points]

@@ -28,7 +28,7 @@ WRITER = textwrap.dedent(
     f"""
     import sys
     import numpy as np
-    from kairos.ingest.batch import BatchBuilder
+    from kairos.model.batch import BatchBuilder
     from kairos.storage.embedded.store import EmbeddedStore
 
     store = EmbeddedStore(sys.argv[1], writer=True, fanout=2)

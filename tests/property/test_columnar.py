@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from kairos._native.columnar import convert_datapoints
 from kairos.ingest._values import Fatal
-from kairos.ingest.batch import BatchBuilder
 from kairos.ingest.parser import _MTYPE_KIND, _Ctx, convert_point
+from kairos.model.batch import BatchBuilder
 
 I64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 scalars = st.one_of(

@@ -11,7 +11,9 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from kairos._histogram_reference import (
+from kairos._native import histogram as K
+from kairos.errors import InvalidHistogram
+from kairos.model._histogram_reference import (
     INT64_MAX,
     bucket_samples_ref,
     decode_varints_ref,
@@ -20,9 +22,7 @@ from kairos._histogram_reference import (
     percentile_ref,
     remap_counts_ref,
 )
-from kairos._native import histogram as K
-from kairos.errors import InvalidHistogram
-from kairos.histogram import Histogram, merge_all, percentiles
+from kairos.model.histogram import Histogram, merge_all, percentiles
 
 prop = settings(deadline=None, max_examples=300)
 

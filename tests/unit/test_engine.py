@@ -424,7 +424,7 @@ def test_merged_long_series_keep_exact_values(store, hosts) -> None:
 def test_result_tags_in_java_string_order(store) -> None:
     # Java compares UTF-16 code units: a supplementary character (a surrogate pair, 0xD83D...)
     # sorts before U+FF21, unlike Python's code-point order; ASCII agrees in both.
-    from kairos.ingest.batch import java_sorted
+    from kairos.model.java import java_sorted
 
     assert java_sorted(["\uff21", "\U0001f600", "b", "a"]) == ["a", "b", "\U0001f600", "\uff21"]
     assert java_sorted(["b", "B", "a"]) == ["B", "a", "b"]

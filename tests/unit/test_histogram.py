@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kairos.errors import BadRequest, InvalidHistogram
-from kairos.histogram import Histogram, merge_all, percentiles
+from kairos.model.histogram import Histogram, merge_all, percentiles
 
 NAN = math.nan
 INF = math.inf

@@ -10,8 +10,8 @@ import json
 import orjson
 import pytest
 
-from kairos.histogram import Histogram
 from kairos.ingest.parser import parse_datapoints
+from kairos.model.histogram import Histogram
 from kairos.query import histograms
 from kairos.query.engine import QueryFailed, run_query
 from kairos.query.model import InvalidQuery, parse_query

@@ -10,8 +10,8 @@ import pytest
 
 from kairos.errors import PayloadTooLarge
 from kairos.ingest import ingest_body
-from kairos.ingest.batch import DOUBLE, LONG, STRING, Batch
 from kairos.ingest.parser import parse_datapoints
+from kairos.model.batch import DOUBLE, LONG, STRING, Batch
 from tests.ingest_cases import CASES, render
 
 

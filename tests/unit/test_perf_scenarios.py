@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from kairos.cli import _parser
-from kairos.histogram import Histogram
 from kairos.ingest.parser import parse_datapoints
+from kairos.model.histogram import Histogram
 from kairos.perf import SCENARIOS, SUITES, ScenarioError
 from kairos.perf.data import PayloadFactory, metric_names
 from kairos.perf.report import append_csv, per_second, trend_row

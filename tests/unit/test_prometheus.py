@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from kairos.errors import BadRequest, PayloadTooLarge
-from kairos.ingest.batch import DOUBLE
 from kairos.ingest.prometheus import (
     NO_TAGS_PLACEHOLDER,
     ProtobufError,
@@ -19,6 +18,7 @@ from kairos.ingest.prometheus import (
     to_batch,
     write_request_to_batch,
 )
+from kairos.model.batch import DOUBLE
 
 # -- a tiny protobuf encoder ---------------------------------------------------------------------
 

@@ -8,10 +8,11 @@ import orjson
 import pytest
 
 from kairos.ingest.parser import parse_datapoints
-from kairos.query.cache import QueryCache, WriteVersions
+from kairos.query.cache import QueryCache
 from kairos.query.engine import run_query
 from kairos.query.model import parse_query
 from kairos.storage.embedded.store import EmbeddedStore
+from kairos.storage.versions import WriteVersions
 
 NOW = 10**13
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from kairos._native.scanner import N_META, STATUS_NAMES, assign_series, scan
-from kairos.ingest.batch import DOUBLE, LONG
 from kairos.ingest.fast import scan_status, try_fast_parse
 from kairos.ingest.parser import IngestResult, parse_datapoints
+from kairos.model.batch import DOUBLE, LONG
 from tests.ingest_cases import CASES, render
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from kairos.config import ConfigError, load
 from kairos.ingest._values import double_bits
-from kairos.ingest.batch import DOUBLE, LONG, STRING, Batch
 from kairos.ingest.graphite import GraphiteSession, parse_graphite_line
 from kairos.ingest.telnet import (
     LineError,
@@ -21,6 +20,7 @@ from kairos.ingest.telnet import (
     split_words,
     version_reply,
 )
+from kairos.model.batch import DOUBLE, LONG, STRING, Batch
 
 
 def points(batch: Batch | None) -> list[tuple]:

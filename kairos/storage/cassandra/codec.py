@@ -12,7 +12,7 @@ Everything a reader or writer of KairosDB's ``data_points`` table needs, byte fo
     value   = kairos_long       zig-zag varint (protobuf sint64)
               kairos_double     8-byte BE IEEE-754
               kairos_string     Java writeUTF: 2-byte BE length + modified UTF-8
-              kairos_histogram  kairos.histogram.Histogram.to_bytes() (Kairos only)
+              kairos_histogram  kairos.model.histogram.Histogram.to_bytes() (Kairos only)
               kairos_legacy     long: BE two's complement, leading 00 bytes stripped;
                                 double: flag byte, 0x01 + 4-byte float else 8-byte double
 

@@ -34,7 +34,8 @@ import orjson
 
 from kairos.config import Config, cassandra_contact_points
 from kairos.errors import CorruptFile
-from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, java_key
+from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch
+from kairos.model.java import LONG_MAX, LONG_MIN, java_key
 from kairos.storage._frame import FrameStatus, encode_frame, iter_frames
 from kairos.storage._fs import fsync_dir
 from kairos.storage.cassandra import codec
@@ -53,8 +54,6 @@ WRITE = "write"
 
 log = logging.getLogger("kairos.cassandra")
 
-LONG_MIN = -(1 << 63)
-LONG_MAX = (1 << 63) - 1
 
 DATA_TYPES = {
     LONG: codec.LONG_TYPE,

@@ -39,7 +39,7 @@ import numpy as np
 
 from kairos._native import crc
 from kairos.errors import CorruptFile
-from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING
+from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING
 from kairos.storage._fs import fsync_dir
 from kairos.storage.embedded import chunks
 

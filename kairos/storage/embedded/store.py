@@ -54,7 +54,8 @@ import numpy as np
 import orjson
 
 from kairos.errors import CorruptFile
-from kairos.ingest.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, java_key
+from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch
+from kairos.model.java import java_key
 from kairos.storage._frame import FrameStatus, encode_frame, iter_frames
 from kairos.storage._fs import fsync_dir
 from kairos.storage.embedded import chunks

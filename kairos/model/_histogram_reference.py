@@ -2,7 +2,7 @@
 
 Written for obviousness, not speed: the property tests in
 ``tests/property/test_histogram_kernels.py`` check ``kairos._native.histogram`` and
-``kairos.histogram`` against these.  Nothing on a hot path imports this module.
+``kairos.model.histogram`` against these.  Nothing on a hot path imports this module.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def decode_varints_ref(buf: bytes, pos: int, count: int) -> tuple[list[int], int
 def encode_histogram_ref(
     boundaries: Sequence[float], counts: Sequence[int], total: float, vmin: float, vmax: float
 ) -> bytes:
-    """The version-1 byte encoding of ``kairos.histogram`` built with ``struct``."""
+    """The version-1 byte encoding of ``kairos.model.histogram`` built with ``struct``."""
     return (
         struct.pack("<BI", 1, len(boundaries))
         + struct.pack(f"<{len(boundaries)}d", *boundaries)

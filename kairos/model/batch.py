@@ -21,7 +21,6 @@ little-endian uint64; see ``docs/storage-format.md``.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,8 +34,6 @@ __all__ = [
     "STRING",
     "Batch",
     "BatchBuilder",
-    "java_key",
-    "java_sorted_tags",
 ]
 
 LONG = 0
@@ -59,30 +56,6 @@ _SERIES_SCHEMA = pa.schema(
 _POINTS_SCHEMA = pa.schema([("series", pa.int32()), ("ts", pa.int64()), ("value", pa.int64())])
 _OBJECTS_SCHEMA = pa.schema([("object", pa.binary()), ("is_str", pa.bool_())])
 _LEN = struct.Struct("<Q")
-
-
-def java_key(s: str) -> bytes:
-    """Sort key for Java ``String.compareTo`` order (UTF-16 code units).
-
-    Big-endian UTF-16 bytes sort exactly as the code units do.
-    """
-    return s.encode("utf-16-be", "surrogatepass")
-
-
-def java_sorted(strings: Iterable[str]) -> list[str]:
-    """``strings`` in Java ``String.compareTo`` order: Python's own order when all are ASCII
-    (the same there), else by :func:`java_key`."""
-    out = list(strings)
-    if all(s.isascii() for s in out):
-        out.sort()
-    else:
-        out.sort(key=java_key)
-    return out
-
-
-def java_sorted_tags(tags: dict[str, str]) -> Tags:
-    """Tags as a tuple of pairs in Java ``String.compareTo`` order of the names."""
-    return tuple(sorted(tags.items(), key=lambda kv: java_key(kv[0])))
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ Percentiles interpolate linearly inside the bucket where the cumulative count re
 upper edge, and are clamped into ``[min, max]``.
 
 The loops are Cython kernels in ``kairos._native.histogram``; their plain references are in
-``kairos._histogram_reference``.
+``kairos.model._histogram_reference``.
 
 JSON forms accepted by :meth:`Histogram.from_json`
 --------------------------------------------------

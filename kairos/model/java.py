@@ -1,0 +1,68 @@
+"""Java compatibility: the orders, ranges and units in which KairosDB thinks.
+
+Kairos answers byte for byte like Java KairosDB, so every place that sorts strings, bounds a
+long or converts a time unit takes the Java rule from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "CALENDAR_UNITS",
+    "FIXED_UNIT_MS",
+    "LONG_MAX",
+    "LONG_MIN",
+    "TIME_UNITS",
+    "UNIT_MS",
+    "java_key",
+    "java_sorted",
+    "java_sorted_tags",
+]
+
+LONG_MIN = -(1 << 63)
+"""``Long.MIN_VALUE``."""
+LONG_MAX = (1 << 63) - 1
+"""``Long.MAX_VALUE``."""
+
+TIME_UNITS = ("MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS", "WEEKS", "MONTHS", "YEARS")
+"""KairosDB's ``TimeUnit`` enum names, in its order."""
+
+FIXED_UNIT_MS = {
+    "MILLISECONDS": 1,
+    "SECONDS": 1000,
+    "MINUTES": 60_000,
+    "HOURS": 3_600_000,
+}
+"""Units of a fixed length in every time zone, in milliseconds."""
+
+UNIT_MS = {**FIXED_UNIT_MS, "DAYS": 86_400_000, "WEEKS": 7 * 86_400_000}
+"""Units with a nominal length in milliseconds (days and weeks as 24 h and 7 x 24 h, as
+KairosDB's relative times count them); months and years have none."""
+
+CALENDAR_UNITS = ("DAYS", "WEEKS", "MONTHS", "YEARS")
+"""Units that follow the calendar of a time zone when buckets are aligned."""
+
+
+def java_key(s: str) -> bytes:
+    """Sort key for Java ``String.compareTo`` order (UTF-16 code units).
+
+    Big-endian UTF-16 bytes sort exactly as the code units do.
+    """
+    return s.encode("utf-16-be", "surrogatepass")
+
+
+def java_sorted(strings: Iterable[str]) -> list[str]:
+    """``strings`` in Java ``String.compareTo`` order: Python's own order when all are ASCII
+    (the same there), else by :func:`java_key`."""
+    out = list(strings)
+    if all(s.isascii() for s in out):
+        out.sort()
+    else:
+        out.sort(key=java_key)
+    return out
+
+
+def java_sorted_tags(tags: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Tags as a tuple of pairs in Java ``String.compareTo`` order of the names."""
+    return tuple(sorted(tags.items(), key=lambda kv: java_key(kv[0])))
