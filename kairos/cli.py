@@ -14,7 +14,8 @@ import os
 import sys
 
 from kairos.allocator import ALLOCATORS, find_jemalloc, preload_env
-from kairos.config import ConfigError, load
+from kairos.config import load
+from kairos.errors import ConfigError
 from kairos.perf import cli as perf_cli
 
 __all__ = ["main"]

@@ -12,11 +12,9 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Config", "ConfigError", "cassandra_contact_points", "load"]
+from kairos.errors import ConfigError
 
-
-class ConfigError(ValueError):
-    """An invalid configuration value; the message names the key and the value."""
+__all__ = ["Config", "cassandra_contact_points", "load"]
 
 
 def _parse_bool(key: str, v: Any) -> bool:

@@ -1,27 +1,50 @@
-"""Kairos's exception tree.
+"""Kairos's exception tree: every error Kairos raises on purpose, in one place.
 
 ::
 
     KairosError
      +-- BadRequest (ValueError)             400, rendered as {"errors": [...]}
-     |    +-- ValidationErrors               400, several KairosDB validation messages
+     |    +-- ValidationErrors               400, several KairosDB validation messages (ingest)
      |    +-- InvalidHistogram               400, an inconsistent histogram value
+     |    +-- InvalidQuery                   400, a query that fails KairosDB's validation
+     |    +-- QueryTooLarge                  400, a query over ``query_max_points``
+     |    +-- ProtobufError                  400, a Prometheus remote-write body that is not one
      +-- PayloadTooLarge (ValueError)        413, body or point count over a limit
      +-- Unavailable (RuntimeError)          503, back-pressure; carries ``retry_after``
+     |    +-- QueryTimeout                   503, a query past ``query_timeout_ms``
+     |    +-- DatastoreUnavailable           503, the datastore did not answer; ``__cause__`` is
+     |                                            the driver's exception (logged, never sent)
+     +-- QueryFailed (RuntimeError)          500, KairosDB's own 500 for a valid query it cannot
+     |    |                                       compute (the message is KairosDB's)
+     |    +-- NonFiniteValue                 500, a NaN/Infinity result JSON cannot carry
      +-- CorruptFile (OSError)               a store or WAL file failed its CRC / framing check
+     +-- ChunkError (ValueError)             an embedded chunk that cannot be encoded or decoded
+     +-- CodecError (ValueError)             a Cassandra cell KairosDB could not read or write
+     +-- ConfigError (ValueError)            an invalid setting; names the key and the value
 
 Every subclass carries ``status_code`` and the list of client-facing ``messages``; the HTTP edge
-renders them as KairosDB's ``{"errors": [...]}`` body.
+renders them as KairosDB's ``{"errors": [...]}`` body.  A 5xx that is not one of these is
+answered with a fixed message and logged with its traceback.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "BadRequest",
+    "ChunkError",
+    "CodecError",
+    "ConfigError",
     "CorruptFile",
+    "DatastoreUnavailable",
     "InvalidHistogram",
+    "InvalidQuery",
     "KairosError",
+    "NonFiniteValue",
     "PayloadTooLarge",
+    "ProtobufError",
+    "QueryFailed",
+    "QueryTimeout",
+    "QueryTooLarge",
     "Unavailable",
     "ValidationErrors",
 ]
@@ -52,6 +75,25 @@ class InvalidHistogram(BadRequest):
     """A histogram value that is not self-consistent (the message says why)."""
 
 
+class InvalidQuery(BadRequest):
+    """A query that fails KairosDB's validation.
+
+    KairosDB stops at the first failing item; that item's messages are all reported (usually
+    one; a bean with several violated constraints gives several).
+    """
+
+
+class QueryTooLarge(BadRequest):
+    """The query would read more points than ``query_max_points``."""
+
+
+class ProtobufError(BadRequest):
+    """The body is not a valid protobuf ``WriteRequest``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid Prometheus remote write request: {reason}")
+
+
 class PayloadTooLarge(KairosError, ValueError):
     status_code = 413
 
@@ -64,6 +106,28 @@ class Unavailable(KairosError, RuntimeError):
         self.retry_after = retry_after
 
 
+class QueryTimeout(Unavailable):
+    """The query ran past ``query_timeout_ms``."""
+
+
+class DatastoreUnavailable(Unavailable):
+    """The datastore did not answer (Cassandra down, too few replicas, a timeout).
+
+    The message says what failed in words a user can act on; the driver's exception is the
+    ``__cause__`` and goes to the log only.
+    """
+
+
+class QueryFailed(KairosError, RuntimeError):
+    """A failure while computing a valid query (KairosDB answers 500 with the message)."""
+
+    status_code = 500
+
+
+class NonFiniteValue(QueryFailed):
+    """A NaN or infinite result, which KairosDB's JSON cannot carry."""
+
+
 class CorruptFile(KairosError, OSError):
     """A file failed its integrity check; ``path`` names it."""
 
@@ -71,3 +135,15 @@ class CorruptFile(KairosError, OSError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class ChunkError(KairosError, ValueError):
+    """A chunk that cannot be encoded (bad arguments) or decoded (corrupt or truncated bytes)."""
+
+
+class CodecError(KairosError, ValueError):
+    """A Cassandra cell that KairosDB could not read, or a value it could not write."""
+
+
+class ConfigError(KairosError, ValueError):
+    """An invalid configuration value; the message names the key and the value."""

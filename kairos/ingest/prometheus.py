@@ -32,14 +32,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kairos.errors import BadRequest, PayloadTooLarge
+from kairos.errors import BadRequest, PayloadTooLarge, ProtobufError
 from kairos.model.batch import DOUBLE, Batch, BatchBuilder
 from kairos.model.java import java_sorted_tags
 
 __all__ = [
     "NO_TAGS_PLACEHOLDER",
     "Conversion",
-    "ProtobufError",
     "TimeSeries",
     "decode_write_request",
     "decompress_snappy",
@@ -52,13 +51,6 @@ NO_TAGS_PLACEHOLDER = ("add", "tag")
 _F64 = struct.Struct("<d")
 _MASK64 = (1 << 64) - 1
 _WT_VARINT, _WT_I64, _WT_LEN, _WT_I32 = 0, 1, 2, 5
-
-
-class ProtobufError(BadRequest):
-    """The body is not a valid protobuf ``WriteRequest``."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"Invalid Prometheus remote write request: {reason}")
 
 
 @dataclass(slots=True)

@@ -13,13 +13,9 @@ from decimal import Decimal
 import numpy as np
 import orjson
 
-from kairos.errors import KairosError
+from kairos.errors import NonFiniteValue
 
 __all__ = ["java_double", "points_fragment", "values_json"]
-
-
-class NonFiniteValue(KairosError):
-    status_code = 500
 
 
 def java_double(x: float) -> int | float | orjson.Fragment:

@@ -34,7 +34,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from kairos.errors import InvalidHistogram, KairosError
+from kairos.errors import InvalidHistogram, QueryFailed, QueryTimeout, QueryTooLarge
 from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch
 from kairos.model.java import (
     FIXED_UNIT_MS,
@@ -70,7 +70,7 @@ from kairos.query.stream import Stream
 from kairos.query.timebuckets import bucket_plan, unit_length_ms, zone
 from kairos.storage.protocol import Datastore, SeriesData
 
-__all__ = ["Limits", "QueryFailed", "QueryTimeout", "QueryTooLarge", "run_query", "run_tags_query"]
+__all__ = ["Limits", "run_query", "run_tags_query"]
 
 _GROUP_TYPE = {LONG: "number", DOUBLE: "number", STRING: "text", HISTOGRAM: "histogram"}
 _NUMBER_ONLY = {
@@ -91,24 +91,6 @@ _NUMBER_ONLY = {
 }
 _READS_VALUES = _NUMBER_ONLY | {"filter", "save_as"}
 Publish = Callable[[Batch], None]
-
-
-class QueryFailed(KairosError):
-    """A failure while computing a valid query (KairosDB answers 500 with the message)."""
-
-    status_code = 500
-
-
-class QueryTooLarge(KairosError):
-    """The query would read more points than ``query_max_points``."""
-
-    status_code = 400
-
-
-class QueryTimeout(KairosError):
-    """The query ran past ``query_timeout_ms``."""
-
-    status_code = 503
 
 
 class Limits:

@@ -18,21 +18,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kairos.errors import BadRequest
+from kairos.errors import InvalidQuery
 from kairos.model.java import LONG_MAX, UNIT_MS
 from kairos.query.spec import Aggregator, GroupBy
 
-__all__ = ["InvalidQuery", "MetricQuery", "Query", "TagFilter", "parse_query"]
+__all__ = ["MetricQuery", "Query", "TagFilter", "parse_query"]
 
 REGEX_PREFIX = "regex:"
-
-
-class InvalidQuery(BadRequest):
-    """A query that fails KairosDB's validation.
-
-    KairosDB stops at the first failing item; that item's messages are all reported (usually
-    one; a bean with several violated constraints gives several).
-    """
 
 
 @dataclass(slots=True)
@@ -139,7 +131,6 @@ def _tag_filters(tags: object, ctx: str) -> dict[str, TagFilter]:
 
 def parse_query(doc: object, now_ms: int | None = None) -> Query:
     """Validate a decoded query body; raises :class:`InvalidQuery` with KairosDB's message."""
-    # parse_aggregators raises this module's InvalidQuery, so it is imported here, not above.
     from kairos.query import parse_aggregators as pa
 
     if not isinstance(doc, dict):

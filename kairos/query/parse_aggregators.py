@@ -35,8 +35,8 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
+from kairos.errors import InvalidQuery
 from kairos.model.java import TIME_UNITS
-from kairos.query.model import InvalidQuery
 from kairos.query.spec import (
     RANGE_AGGREGATORS,
     Aggregator,

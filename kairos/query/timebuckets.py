@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from kairos.errors import QueryFailed
 from kairos.model.java import FIXED_UNIT_MS as UNIT_MS
 from kairos.query import kernels
 from kairos.query.spec import Sampling
@@ -97,8 +98,6 @@ class BucketPlan:
         """int64 bucket number ``k`` of each timestamp (truncation toward zero)."""
         s = self.sampling
         if s.value <= 0:
-            from kairos.query.engine import QueryFailed
-
             raise QueryFailed("/ by zero")
         if s.unit in UNIT_MS:
             return kernels.bucket_fixed(ts, self.origin, s.value * UNIT_MS[s.unit])
@@ -117,8 +116,6 @@ class BucketPlan:
 
     def _boundaries(self, lo_units: int, hi_units: int) -> np.ndarray:
         if hi_units - lo_units > _MAX_BOUNDARIES:
-            from kairos.query.engine import QueryFailed
-
             raise QueryFailed("too many calendar buckets in the query range")
         local = _to_local(self.origin, self.tz)
         return np.array(

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from kairos.app.gating import api_group
-from kairos.config import ConfigError, load
+from kairos.config import load
+from kairos.errors import ConfigError
 from tests.conftest import start_server
 
 pytestmark = pytest.mark.integration

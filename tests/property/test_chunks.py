@@ -10,9 +10,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from kairos.errors import ChunkError
 from kairos.storage.embedded import _chunks_reference as R
 from kairos.storage.embedded.chunks import (
-    ChunkError,
     chunk_info,
     decode_chunk,
     decode_chunks,

@@ -118,7 +118,8 @@ def test_points_json_matches_reference(rows) -> None:
 
 
 def test_points_json_rejects_non_finite() -> None:
-    from kairos.query._format import NonFiniteValue, points_fragment
+    from kairos.errors import NonFiniteValue
+    from kairos.query._format import points_fragment
 
     with pytest.raises(NonFiniteValue):
         points_fragment(np.array([1]), np.array([np.nan]), np.zeros(1, np.int64), np.zeros(1, bool))

@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kairos._native.jsonfmt import log_scales, shortest_decimals
-from kairos.query._format import NonFiniteValue, java_double, points_fragment
+from kairos.errors import NonFiniteValue
+from kairos.query._format import java_double, points_fragment
 
 I64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 

@@ -8,6 +8,7 @@ import struct
 import numpy as np
 import pytest
 
+from kairos.errors import CodecError
 from kairos.storage.cassandra import _codec_reference as ref
 from kairos.storage.cassandra import codec as c
 from kairos.storage.cassandra.codec import (
@@ -17,7 +18,6 @@ from kairos.storage.cassandra.codec import (
     LONG_TYPE,
     MILLISECONDS,
     SECONDS,
-    CodecError,
     RowKey,
 )
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kairos.config import ConfigError, load
+from kairos.config import load
+from kairos.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 

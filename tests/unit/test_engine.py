@@ -7,9 +7,9 @@ import json
 import orjson
 import pytest
 
-from kairos.errors import KairosError
+from kairos.errors import KairosError, QueryFailed
 from kairos.ingest.parser import parse_datapoints
-from kairos.query.engine import QueryFailed, run_query, run_tags_query
+from kairos.query.engine import run_query, run_tags_query
 from kairos.query.model import parse_query
 from kairos.storage.embedded.store import EmbeddedStore
 
@@ -370,7 +370,8 @@ def test_errors_are_kairos_errors(store) -> None:
 
 
 def test_query_point_limit_is_checked_before_reading(store) -> None:
-    from kairos.query.engine import Limits, QueryTooLarge
+    from kairos.errors import QueryTooLarge
+    from kairos.query.engine import Limits
 
     put(store, "big", [[t, t] for t in range(100)])
     doc = {"start_absolute": 0, "metrics": [{"name": "big"}]}
@@ -380,7 +381,8 @@ def test_query_point_limit_is_checked_before_reading(store) -> None:
 
 
 def test_query_timeout(store) -> None:
-    from kairos.query.engine import Limits, QueryTimeout
+    from kairos.errors import QueryTimeout
+    from kairos.query.engine import Limits
 
     put(store, "slow", [[t, t] for t in range(10)])
     limits = Limits(timeout_ms=1)

@@ -17,11 +17,11 @@ import numpy as np
 import orjson
 import pytest
 
-from kairos.errors import BadRequest
+from kairos.errors import BadRequest, InvalidQuery
 from kairos.ingest.parser import parse_datapoints
 from kairos.query import moving_window
 from kairos.query.engine import run_query
-from kairos.query.model import InvalidQuery, parse_query
+from kairos.query.model import parse_query
 from kairos.storage.embedded.store import EmbeddedStore
 
 MIN = 60_000

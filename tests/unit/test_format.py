@@ -6,7 +6,8 @@ import numpy as np
 import orjson
 import pytest
 
-from kairos.query._format import NonFiniteValue, java_double, values_json
+from kairos.errors import NonFiniteValue
+from kairos.query._format import java_double, values_json
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,12 @@ import json
 import orjson
 import pytest
 
+from kairos.errors import InvalidQuery, QueryFailed
 from kairos.ingest.parser import parse_datapoints
 from kairos.model.histogram import Histogram
 from kairos.query import histograms
-from kairos.query.engine import QueryFailed, run_query
-from kairos.query.model import InvalidQuery, parse_query
+from kairos.query.engine import run_query
+from kairos.query.model import parse_query
 from kairos.query.spec import RangeAgg
 from kairos.storage.embedded.store import EmbeddedStore
 

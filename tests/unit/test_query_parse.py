@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kairos.query.model import InvalidQuery, Query, parse_query
+from kairos.errors import InvalidQuery
+from kairos.query.model import Query, parse_query
 from kairos.query.parse_aggregators import (
     NumberFormatError,
     java_parse_double,

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from kairos.config import ConfigError, load
+from kairos.config import load
+from kairos.errors import ConfigError
 from kairos.ingest._values import double_bits
 from kairos.ingest.graphite import GraphiteSession, parse_graphite_line
 from kairos.ingest.telnet import (

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kairos._native import cassandra as _k
-from kairos.errors import KairosError
+from kairos.errors import CodecError
 
 __all__ = [
     "DEFAULT_ROW_WIDTH",
@@ -47,7 +47,6 @@ __all__ = [
     "MILLISECONDS",
     "SECONDS",
     "STRING_TYPE",
-    "CodecError",
     "RowKey",
     "column",
     "column_range",
@@ -85,10 +84,6 @@ _MASK64 = (1 << 64) - 1
 _MAX_UTF = 0xFFFF
 
 Tags = Iterable[tuple[str, str]] | Mapping[str, str]
-
-
-class CodecError(KairosError, ValueError):
-    """A Cassandra cell that KairosDB could not read, or a value it could not write."""
 
 
 @dataclass(frozen=True, slots=True)

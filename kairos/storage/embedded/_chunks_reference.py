@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from kairos.storage.embedded.chunks import ChunkError
+from kairos.errors import ChunkError
 
 __all__ = ["chunk_info", "decode_chunk", "encode_chunk"]
 

@@ -69,7 +69,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kairos._native import chunks as _k
-from kairos.errors import KairosError
+from kairos.errors import ChunkError
 
 __all__ = [
     "DOUBLE_CHUNK",
@@ -85,10 +85,6 @@ __all__ = [
 LONG_CHUNK, DOUBLE_CHUNK = 0, 1
 
 Buffer = bytes | bytearray | memoryview
-
-
-class ChunkError(KairosError, ValueError):
-    """A chunk that cannot be encoded (bad arguments) or decoded (corrupt or truncated bytes)."""
 
 
 _MESSAGES = {
