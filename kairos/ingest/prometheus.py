@@ -35,6 +35,7 @@ import numpy as np
 from kairos.errors import BadRequest, PayloadTooLarge, ProtobufError
 from kairos.model.batch import DOUBLE, Batch, BatchBuilder
 from kairos.model.java import java_sorted_tags
+from kairos.model.varint import read_uvarint
 
 __all__ = [
     "NO_TAGS_PLACEHOLDER",
@@ -107,21 +108,16 @@ def decompress_snappy(body: bytes, limit: int) -> bytes:
 
 def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     """Decode a varint at ``pos``; returns (unsigned value, next position)."""
-    result = 0
-    shift = 0
-    while True:
-        if pos >= end:
-            raise ProtobufError(f"truncated varint at byte {pos}")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            if result > _MASK64:
-                raise ProtobufError(f"varint at byte {pos} exceeds 64 bits")
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise ProtobufError(f"varint longer than 10 bytes at byte {pos}")
+    try:
+        result, pos = read_uvarint(buf, pos, end, max_bytes=10)
+    except ValueError as e:
+        reason, at = e.args
+        if reason == "truncated":
+            raise ProtobufError(f"truncated varint at byte {at}") from None
+        raise ProtobufError(f"varint longer than 10 bytes at byte {at}") from None
+    if result > _MASK64:
+        raise ProtobufError(f"varint at byte {pos} exceeds 64 bits")
+    return result, pos
 
 
 def _length(buf: bytes, pos: int, end: int) -> tuple[int, int]:

@@ -14,6 +14,8 @@ from itertools import accumulate
 
 import numpy as np
 
+from kairos.model.varint import encode_uvarints, read_uvarint
+
 __all__ = [
     "INT64_MAX",
     "bucket_samples_ref",
@@ -113,15 +115,7 @@ def percentile_ref(
 
 def encode_varints_ref(values: Sequence[int]) -> bytes:
     """Unsigned LEB128: 7 bits a byte, least significant group first, high bit = more."""
-    out = bytearray()
-    for v in values:
-        v = int(v)
-        while True:
-            group, v = v & 0x7F, v >> 7
-            out.append(group | (0x80 if v else 0))
-            if not v:
-                break
-    return bytes(out)
+    return encode_uvarints(values)
 
 
 def decode_varints_ref(buf: bytes, pos: int, count: int) -> tuple[list[int], int]:
@@ -135,24 +129,16 @@ def decode_varints_ref(buf: bytes, pos: int, count: int) -> tuple[list[int], int
     """
     values = []
     for i in range(count):
-        value = 0
-        shift = 0
-        while True:
-            if pos >= len(buf):
-                raise ValueError("truncated", i)
-            byte = buf[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                if byte == 0 and shift > 0:
-                    raise ValueError("noncanonical", i)
-                if value > INT64_MAX:
-                    raise ValueError("overflow", i)
-                break
-            shift += 7
-            if shift > 63:
-                raise ValueError("overflow", i)
+        try:
+            value, end = read_uvarint(buf, pos, max_bytes=10)
+        except ValueError as e:
+            raise ValueError("truncated" if e.args[0] == "truncated" else "overflow", i) from None
+        if buf[end - 1] == 0 and end - pos > 1:
+            raise ValueError("noncanonical", i)
+        if value > INT64_MAX:
+            raise ValueError("overflow", i)
         values.append(value)
+        pos = end
     return values, pos
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from kairos.model.varint import MASK64, encode_uvarint, read_uvarint, unzigzag, zigzag
+
 __all__ = [
     "column_range_ref",
     "column_ref",
@@ -238,13 +240,7 @@ def decode_row_key_ref(key: bytes) -> tuple[str, int, str, tuple[tuple[str, str]
 
 
 def encode_long_ref(v: int) -> bytes:
-    u = ((v << 1) ^ (v >> 63)) & ((1 << 64) - 1)
-    out = bytearray()
-    while u >= 0x80:
-        out.append((u & 0x7F) | 0x80)
-        u >>= 7
-    out.append(u)
-    return bytes(out)
+    return encode_uvarint(zigzag(v))
 
 
 def encode_longs_ref(values: Sequence[int]) -> list[bytes]:
@@ -253,15 +249,13 @@ def encode_longs_ref(values: Sequence[int]) -> list[bytes]:
 
 def decode_long_ref(b: bytes) -> int:
     """``Util.unpackLong``: at most 10 bytes, bits past 64 dropped, trailing bytes ignored."""
-    u = 0
-    for i, shift in enumerate(range(0, 64, 7)):
-        if i >= len(b):
-            raise ValueError("a long value ends inside its varint")
-        u |= (b[i] & 0x7F) << shift
-        if b[i] < 0x80:
-            u &= (1 << 64) - 1
-            return _i64((u >> 1) ^ -(u & 1))
-    raise ValueError("a long value's varint is longer than 10 bytes")
+    try:
+        u, _ = read_uvarint(b, 0, max_bytes=10)
+    except ValueError as e:
+        if e.args[0] == "truncated":
+            raise ValueError("a long value ends inside its varint") from None
+        raise ValueError("a long value's varint is longer than 10 bytes") from None
+    return _i64(unzigzag(u & MASK64))
 
 
 def decode_longs_ref(values: Sequence[bytes]) -> np.ndarray:

@@ -36,6 +36,7 @@ import numpy as np
 
 from kairos._native import cassandra as _k
 from kairos.errors import CodecError
+from kairos.model.varint import encode_uvarint, zigzag
 
 __all__ = [
     "DEFAULT_ROW_WIDTH",
@@ -323,13 +324,7 @@ def encode_long(v: int) -> bytes:
     """One ``kairos_long`` value: zig-zag varint of a signed 64-bit int."""
     if not -(1 << 63) <= v < 1 << 63:
         raise CodecError(f"long value {v} does not fit in 64 bits")
-    u = ((v << 1) ^ (v >> 63)) & _MASK64
-    out = bytearray()
-    while u >= 0x80:
-        out.append((u & 0x7F) | 0x80)
-        u >>= 7
-    out.append(u)
-    return bytes(out)
+    return encode_uvarint(zigzag(v))
 
 
 def encode_longs(values: np.ndarray) -> list[bytes]:

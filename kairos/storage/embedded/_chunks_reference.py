@@ -14,6 +14,7 @@ from itertools import pairwise
 import numpy as np
 
 from kairos.errors import ChunkError
+from kairos.model.varint import encode_uvarint, read_uvarint, unzigzag, zigzag
 
 __all__ = ["chunk_info", "decode_chunk", "encode_chunk"]
 
@@ -27,23 +28,6 @@ _DOD_BUCKETS = ((0b10, 2, 14), (0b110, 3, 17), (0b1110, 4, 20))
 def _s64(u: int) -> int:
     u &= _M64
     return u - (1 << 64) if u >> 63 else u
-
-
-def _zz(v: int) -> int:
-    return ((v << 1) ^ (v >> 63)) & _M64
-
-
-def _unzz(u: int) -> int:
-    return (u >> 1) ^ -(u & 1)
-
-
-def _uvarint(u: int) -> bytes:
-    out = bytearray()
-    while u >= 0x80:
-        out.append((u & 0x7F) | 0x80)
-        u >>= 7
-    out.append(u)
-    return bytes(out)
 
 
 class _Bits:
@@ -84,10 +68,10 @@ def _find_decimal(values: np.ndarray) -> tuple[int, np.ndarray, list[int]] | Non
 
 
 def _encode_patches(values: np.ndarray, bad: list[int]) -> bytes:
-    out = bytearray(_uvarint(len(bad)))
+    out = bytearray(encode_uvarint(len(bad)))
     prev = -1
     for i in bad:
-        out += _uvarint(i - prev - 1) + values[i : i + 1].tobytes()  # little-endian bits
+        out += encode_uvarint(i - prev - 1) + values[i : i + 1].tobytes()  # little-endian bits
         prev = i
     return bytes(out)
 
@@ -112,18 +96,18 @@ def _encode_ts(ts: list[int]) -> bytes:
         else:
             bits.put(0b1111, 4)
             bits.put(dod, 64)
-    return _uvarint(ts[1] - ts[0]) + bits.tobytes()
+    return encode_uvarint(ts[1] - ts[0]) + bits.tobytes()
 
 
 def _encode_for(values: list[int]) -> bytes:
-    out = bytearray(_uvarint(_zz(values[0])))
+    out = bytearray(encode_uvarint(zigzag(values[0])))
     deltas = [_s64(b - a) for a, b in pairwise(values)]
     for i in range(0, len(deltas), _BLOCK):
         block = deltas[i : i + _BLOCK]
         lo = min(block)
         offsets = [(d - lo) & _M64 for d in block]
         width = max(offsets).bit_length()
-        out += _uvarint(_zz(lo)) + bytes([width])
+        out += encode_uvarint(zigzag(lo)) + bytes([width])
         packed = 0
         for j, x in enumerate(offsets):
             packed |= x << (j * width)
@@ -176,10 +160,10 @@ def encode_chunk(ts: np.ndarray, values: np.ndarray) -> bytes:
     flags = kind | venc << 1 | (1 if ts_section else 0) << 3 | k << 4
     head = (
         bytes([flags])
-        + _uvarint(len(tsl))
-        + _uvarint(_zz(tsl[0]))
-        + _uvarint(tsl[-1] - tsl[0])
-        + _uvarint(len(ts_section))
+        + encode_uvarint(len(tsl))
+        + encode_uvarint(zigzag(tsl[0]))
+        + encode_uvarint(tsl[-1] - tsl[0])
+        + encode_uvarint(len(ts_section))
     )
     return head + ts_section + section
 
@@ -190,14 +174,8 @@ class _Reader:
         self.pos = pos
 
     def uvarint(self) -> int:
-        u = shift = 0
-        while True:
-            b = self.buf[self.pos]
-            self.pos += 1
-            u |= (b & 0x7F) << shift
-            if b < 0x80:
-                return u
-            shift += 7
+        u, self.pos = read_uvarint(self.buf, self.pos)
+        return u
 
 
 class _BitReader:
@@ -215,7 +193,7 @@ class _BitReader:
 def _header(buf: bytes) -> tuple[int, int, int, int, int, int]:
     r = _Reader(buf, 1)
     count = r.uvarint()
-    min_ts = _unzz(r.uvarint())
+    min_ts = unzigzag(r.uvarint())
     max_ts = _s64(min_ts + r.uvarint())
     ts_len = r.uvarint()
     return buf[0], count, min_ts, max_ts, ts_len, r.pos
@@ -256,10 +234,10 @@ def _sext(v: int, n: int) -> int:
 
 
 def _decode_for(r: _Reader, n: int) -> list[int]:
-    values = [_unzz(r.uvarint())]
+    values = [unzigzag(r.uvarint())]
     for i in range(1, n, _BLOCK):
         m = min(_BLOCK, n - i)
-        lo = _unzz(r.uvarint())
+        lo = unzigzag(r.uvarint())
         width = r.buf[r.pos]
         r.pos += 1
         nbytes = (m * width + 7) // 8
