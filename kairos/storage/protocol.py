@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,16 +37,36 @@ class SeriesData:
 
 
 class Datastore(Protocol):
-    """What the writer stage and the query engine need from a backend."""
+    """What the writer stage, the query engine and the HTTP workers need from a backend.
 
-    def write(self, batch: Batch) -> None:
-        """Durably apply a batch (called by the writer stage only)."""
+    Every backend implements all of it (``tests/conformance/test_protocol.py`` checks the
+    signatures; ``make lint`` type-checks ``open_store``'s return against it).  Methods marked
+    *writer only* are called by the writer process alone and raise ``RuntimeError`` elsewhere.
+    """
+
+    is_writer: bool
+
+    def write(self, batch: Batch, wal_positions: dict[str, int] | None = None) -> None:
+        """Durably apply one batch (*writer only*); see :meth:`write_many`."""
+
+    def write_many(self, batches: list[Batch], wal_positions: dict[str, int] | None = None) -> None:
+        """Durably apply ``batches`` in order (later points of a series and timestamp win) and
+        then checkpoint ``wal_positions`` (WAL file name -> applied offset) atomically with them
+        (*writer only*)."""
 
     def refresh(self) -> None:
         """Make data applied by the writer (possibly in another process) visible."""
 
     def metric_names(self, prefix: str | None = None) -> list[str]:
         """Metric names that have data, sorted in Java String order."""
+
+    def tag_names(self) -> list[str]:
+        """Every tag name of every series with data, in Java String order (KairosDB 1.2's
+        ``/api/v1/tagnames``)."""
+
+    def tag_values(self) -> list[str]:
+        """Every tag value of every series with data, in Java String order (KairosDB 1.2's
+        ``/api/v1/tagvalues``)."""
 
     def find_series(
         self, metric: str, tags: dict[str, list[str]], start: int = ..., end: int = ...
@@ -68,10 +89,17 @@ class Datastore(Protocol):
         ``limit`` points of each series (the engine applies the limit either way)."""
 
     def delete(
-        self, metric: str, tag_filter, start: int, end: int, *, tag_filtered: bool = True
+        self,
+        metric: str,
+        tag_filter: Callable[[dict[str, str]], bool],
+        start: int,
+        end: int,
+        *,
+        tag_filtered: bool = True,
     ) -> int:
-        """Delete the points in [start, end] of ``metric``'s series that ``tag_filter(tags)``
-        accepts (writer stage only); ``tag_filtered`` says whether the request named tags."""
+        """Delete the points in [start, end] of ``metric``'s series that ``tag_filter(dict(tags))``
+        accepts (*writer only*); ``tag_filtered`` says whether the request named tags.  Returns
+        the number of series touched."""
 
     @property
     def wal_positions(self) -> dict[str, int]:
