@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 from sanic import HTTPResponse
+from sanic.exceptions import SanicException
 from sanic.response import raw
 
-__all__ = ["STANDARD_HEADERS", "error_response", "json_dumps", "json_response", "no_content"]
+from kairos.errors import KairosError, Unavailable
+
+__all__ = [
+    "STANDARD_HEADERS",
+    "error_response",
+    "json_dumps",
+    "json_response",
+    "no_content",
+    "render_error",
+]
+
+log = logging.getLogger("kairos.http")
 
 # MetricsResource.setHeaders: what KairosDB adds to successful responses.
 STANDARD_HEADERS = {
@@ -45,4 +59,30 @@ def error_response(messages: list[str], status: int, headers: dict | None = None
         status=status,
         headers={"Access-Control-Allow-Origin": "*", **(headers or {})},
         content_type=JSON,
+    )
+
+
+def render_error(request_id: object, method: str, path: str, exc: BaseException) -> HTTPResponse:
+    """The answer to a request that raised ``exc``, as KairosDB's ``{"errors": [...]}``.
+
+    A ``KairosError`` answers its own status and messages (KairosDB's texts; 503s carry
+    ``Retry-After``).  Anything else is a 500 that says what failed in words, never the
+    exception's text: the exception and its traceback go to the log under ``request_id``, which
+    the answer also carries (in the message and ``X-Request-Id``).
+    """
+    if isinstance(exc, KairosError):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+        if exc.status_code >= 500:
+            log.error("%s %s: %s", method, path, exc, exc_info=exc.__cause__)
+        return error_response(exc.messages, exc.status_code, headers)
+    if isinstance(exc, SanicException):
+        return error_response([str(exc)], exc.status_code)
+    rid = str(request_id)
+    log.error("unhandled error %s on %s %s", rid, method, path, exc_info=exc)
+    return error_response(
+        [
+            f"Internal error while serving {method} {path}; the server log has the details under id {rid}"
+        ],
+        500,
+        {"X-Request-Id": rid},
     )

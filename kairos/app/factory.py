@@ -23,12 +23,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from sanic import Request, Sanic
-from sanic.exceptions import SanicException
+from sanic import HTTPResponse, Request, Sanic
 from sanic.worker.loader import AppLoader
 
 from kairos.allocator import in_use as allocator_in_use
-from kairos.app._http import error_response
+from kairos.app._http import render_error
 from kairos.app.compression import register as register_compression
 from kairos.app.cors import bp as cors_bp
 from kairos.app.datapoints import bp as datapoints_bp
@@ -43,7 +42,6 @@ from kairos.app.prometheus import bp as prometheus_bp
 from kairos.app.state import WorkerState, draining_flag_path
 from kairos.app.telnet import register_line_listeners
 from kairos.config import Config
-from kairos.errors import KairosError, Unavailable
 from kairos.logs import setup_logging
 from kairos.storage.writer import run_writer
 
@@ -97,18 +95,8 @@ def create_app(config: Config) -> Sanic:
         )
 
     @app.exception(Exception)
-    async def _errors(request: Request, exc: Exception):
-        if isinstance(exc, KairosError):
-            headers = (
-                {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
-            )
-            if exc.status_code >= 500:
-                log.error("%s %s: %s", request.method, request.path, exc)
-            return error_response(exc.messages, exc.status_code, headers)
-        if isinstance(exc, SanicException):
-            return error_response([str(exc)], exc.status_code)
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response([f"{type(exc).__name__}: {exc}"], 500)
+    async def _errors(request: Request, exc: Exception) -> HTTPResponse:
+        return render_error(request.id, request.method, request.path, exc)
 
     register_metrics(app)
     if "INGEST" in config.api_groups:
