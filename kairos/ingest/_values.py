@@ -12,6 +12,7 @@ import struct
 from decimal import Decimal, InvalidOperation
 
 from kairos.model.batch import DOUBLE, HISTOGRAM, KIND_BY_NAME, LONG, STRING
+from kairos.model.java import LONG_MAX, LONG_MIN, java_long
 
 __all__ = [
     "MISSING",
@@ -22,7 +23,6 @@ __all__ = [
     "json_as_string",
     "to_double",
     "to_long",
-    "wrap_int64",
 ]
 
 _D = struct.Struct("<d")
@@ -69,12 +69,6 @@ def plain_numbers(v: object) -> object:
     if isinstance(v, list):
         return [plain_numbers(x) for x in v]
     return v
-
-
-def wrap_int64(v: int) -> int:
-    """Java ``BigDecimal.longValue()``: the low 64 bits, two's complement."""
-    v &= 0xFFFFFFFFFFFFFFFF
-    return v - (1 << 64) if v >= (1 << 63) else v
 
 
 def double_bits(x: float) -> int:
@@ -138,7 +132,7 @@ def _parse_java_long(s: str) -> int:
     if not body or not all(c.isdecimal() for c in body):
         raise Fatal(f'For input string: "{s}"')
     v = int(s)
-    if not -(1 << 63) <= v < (1 << 63):
+    if not LONG_MIN <= v <= LONG_MAX:
         raise Fatal(f'For input string: "{s}"')
     return v
 
@@ -160,10 +154,10 @@ def to_long(v: object) -> int:
     if isinstance(v, bool):
         raise Fatal(f'For input string: "{json_as_string(v)}"')
     if isinstance(v, int):
-        return wrap_int64(int(v))
+        return java_long(int(v))
     if isinstance(v, float):
         if math.isfinite(v):
-            return wrap_int64(int(v))
+            return java_long(int(v))
         raise Fatal(f'For input string: "{v}"')
     if isinstance(v, str):
         return _parse_java_long(v)
@@ -192,7 +186,7 @@ def parse_float_literal(text: str) -> float | int:
     if "." in text:
         return float(text)
     try:
-        return JsonExpLong(wrap_int64(int(Decimal(text))), float(text))
+        return JsonExpLong(java_long(int(Decimal(text))), float(text))
     except (InvalidOperation, OverflowError, ValueError):
         return float(text)
 

@@ -11,7 +11,6 @@ chars <= U+0020.
 
 from __future__ import annotations
 
-from kairos.ingest._values import wrap_int64
 from kairos.ingest.telnet import (
     DEFAULT_TAGS,
     MAX_LINE,
@@ -25,6 +24,7 @@ from kairos.ingest.telnet import (
     points_batch,
     split_words,
 )
+from kairos.model.java import java_long
 
 __all__ = ["GraphiteSession", "parse_graphite_line"]
 
@@ -34,8 +34,8 @@ def _timestamp_ms(s: str) -> int:
         secs = parse_java_double(s)
         if secs != secs or secs in (float("inf"), float("-inf")):
             raise LineError(f'For input string: "{s}"')
-        return wrap_int64(round(secs * 1000))
-    return wrap_int64(parse_strict_long(s) * 1000)
+        return java_long(round(secs * 1000))
+    return java_long(parse_strict_long(s) * 1000)
 
 
 def parse_graphite_line(words: list[str]) -> Point:

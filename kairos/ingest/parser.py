@@ -33,10 +33,9 @@ from kairos.ingest._values import (
     plain_numbers,
     to_double,
     to_long,
-    wrap_int64,
 )
 from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, BatchBuilder
-from kairos.model.java import java_sorted_tags
+from kairos.model.java import java_long, java_sorted_tags
 
 __all__ = ["IngestResult", "convert_point", "count_points", "parse_datapoints", "parse_json"]
 
@@ -503,7 +502,7 @@ def convert_point(
     r = _typed_word(value, type_name, ctx, _SubCtx(base), b, errors)
     if r is None:
         return None
-    return r[0], wrap_int64(timestamp if timestamp is not None else 0), r[1]
+    return r[0], java_long(timestamp if timestamp is not None else 0), r[1]
 
 
 class _SubCtx(_Ctx):

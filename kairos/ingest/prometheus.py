@@ -34,8 +34,8 @@ import numpy as np
 
 from kairos.errors import BadRequest, PayloadTooLarge, ProtobufError
 from kairos.model.batch import DOUBLE, Batch, BatchBuilder
-from kairos.model.java import java_sorted_tags
-from kairos.model.varint import read_uvarint
+from kairos.model.java import java_long, java_sorted_tags
+from kairos.model.varint import MASK64, read_uvarint
 
 __all__ = [
     "NO_TAGS_PLACEHOLDER",
@@ -50,7 +50,7 @@ __all__ = [
 NO_TAGS_PLACEHOLDER = ("add", "tag")
 
 _F64 = struct.Struct("<d")
-_MASK64 = (1 << 64) - 1
+
 _WT_VARINT, _WT_I64, _WT_LEN, _WT_I32 = 0, 1, 2, 5
 
 
@@ -115,7 +115,7 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
         if reason == "truncated":
             raise ProtobufError(f"truncated varint at byte {at}") from None
         raise ProtobufError(f"varint longer than 10 bytes at byte {at}") from None
-    if result > _MASK64:
+    if result > MASK64:
         raise ProtobufError(f"varint at byte {pos} exceeds 64 bits")
     return result, pos
 
@@ -200,9 +200,7 @@ def _sample(buf: bytes, pos: int, end: int) -> tuple[float, int]:
             ts, pos = _varint(buf, pos, end)
         else:
             pos = _skip(buf, pos, end, wt, fieldno)
-    if ts >= 1 << 63:  # int64 two's complement
-        ts -= 1 << 64
-    return value, ts
+    return value, java_long(ts)
 
 
 def _series(buf: bytes, pos: int, end: int) -> TimeSeries:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kairos.ingest._values import double_bits, wrap_int64
+from kairos.ingest._values import double_bits
 from kairos.model.batch import DOUBLE, LONG, STRING, Batch, BatchBuilder, Tags
-from kairos.model.java import LONG_MAX, LONG_MIN, java_sorted_tags
+from kairos.model.java import LONG_MAX, LONG_MIN, java_long, java_sorted_tags
 
 __all__ = [
     "MAX_LINE",
@@ -217,7 +217,7 @@ def parse_line(words: list[str]) -> Point:
         raise LineError("metricName may not be empty.")
     ts = parse_strict_long(words[2])
     if cmd == "put" and ts < SECONDS_LIMIT:
-        ts = wrap_int64(ts * 1000)
+        ts = java_long(ts * 1000)
     if cmd == "puts":
         kind, value = STRING, words[3]
     else:

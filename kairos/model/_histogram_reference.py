@@ -14,6 +14,7 @@ from itertools import accumulate
 
 import numpy as np
 
+from kairos.model.java import LONG_MAX
 from kairos.model.varint import encode_uvarints, read_uvarint
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
     "remap_counts_ref",
 ]
 
-INT64_MAX = 2**63 - 1
+INT64_MAX = LONG_MAX
 
 
 def bucket_samples_ref(

@@ -95,6 +95,7 @@ import numpy.typing as npt
 
 from kairos._native import histogram as _kernels
 from kairos.errors import InvalidHistogram
+from kairos.model.java import LONG_MAX
 
 __all__ = ["DEFAULT_PRECISION", "FORMAT_VERSION", "Histogram", "merge_all", "percentiles"]
 
@@ -104,7 +105,6 @@ FORMAT_VERSION = 1
 DEFAULT_PRECISION = 7
 """Mantissa bits of a Grafana/ArpNetworking ``bins`` histogram without ``precision``."""
 
-_INT64_MAX = 2**63 - 1
 _HEADER = struct.Struct("<BI")
 _TRAILER = struct.Struct("<3d")
 _MAX_VARINT = 9
@@ -168,7 +168,7 @@ def _count(value: object, what: str) -> int:
         count = int(f)
     if count < 0:
         raise InvalidHistogram(f"{what} is negative: {_show(value)}")
-    if count > _INT64_MAX:
+    if count > LONG_MAX:
         raise InvalidHistogram(f"{what} is larger than 2**63 - 1: {_show(value)}")
     return count
 
@@ -225,7 +225,7 @@ def _as_counts(values: npt.ArrayLike, n: int) -> npt.NDArray[np.int64]:
             f"histogram counts has {arr.shape[0]} entries but boundaries has {n} (expected {n + 1})"
         )
     kind = arr.dtype.kind
-    if kind in "iu" and arr.size and arr.min() >= 0 and arr.max() <= _INT64_MAX:
+    if kind in "iu" and arr.size and arr.min() >= 0 and arr.max() <= LONG_MAX:
         out = arr.astype(np.int64, copy=True)
     elif kind in "iufO":
         out = np.array(
@@ -240,10 +240,10 @@ def _as_counts(values: npt.ArrayLike, n: int) -> npt.NDArray[np.int64]:
 
 def _total(counts: npt.NDArray[np.int64]) -> int:
     """Exact sum of non-negative counts, or InvalidHistogram when it passes 2**63 - 1."""
-    if int(counts.max()) <= _INT64_MAX // counts.shape[0]:
+    if int(counts.max()) <= LONG_MAX // counts.shape[0]:
         return int(counts.sum())
     total = sum(counts.tolist())
-    if total > _INT64_MAX:
+    if total > LONG_MAX:
         raise InvalidHistogram(f"histogram total count {total} is larger than 2**63 - 1")
     return total
 
@@ -255,7 +255,7 @@ def _check_extremes(vmin: float, vmax: float) -> None:
 
 def _merged_total(histograms: list[Histogram]) -> int:
     total = sum(h._total for h in histograms)
-    if total > _INT64_MAX:
+    if total > LONG_MAX:
         raise InvalidHistogram(f"merged histogram total count {total} is larger than 2**63 - 1")
     return total
 

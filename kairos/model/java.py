@@ -16,6 +16,7 @@ __all__ = [
     "TIME_UNITS",
     "UNIT_MS",
     "java_key",
+    "java_long",
     "java_sorted",
     "java_sorted_tags",
 ]
@@ -42,6 +43,13 @@ KairosDB's relative times count them); months and years have none."""
 
 CALENDAR_UNITS = ("DAYS", "WEEKS", "MONTHS", "YEARS")
 """Units that follow the calendar of a time zone when buckets are aligned."""
+
+
+def java_long(x: int) -> int:
+    """``x`` as a Java ``long`` would hold it: the low 64 bits, two's complement (Java's
+    arithmetic wraps; ``BigDecimal.longValue()`` truncates the same way)."""
+    x &= (1 << 64) - 1
+    return x - (1 << 64) if x > LONG_MAX else x
 
 
 def java_key(s: str) -> bytes:

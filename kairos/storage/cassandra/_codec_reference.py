@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from kairos.model.java import java_long as _i64
 from kairos.model.varint import MASK64, encode_uvarint, read_uvarint, unzigzag, zigzag
 
 __all__ = [
@@ -45,11 +46,6 @@ __all__ = [
 MILLISECONDS, SECONDS, LEGACY = "MILLISECONDS", "SECONDS", "LEGACY"
 LEGACY_TYPE = "kairos_legacy"
 UNITS = (MILLISECONDS, SECONDS, LEGACY)
-
-
-def _i64(x: int) -> int:
-    x &= (1 << 64) - 1
-    return x - (1 << 64) if x >= 1 << 63 else x
 
 
 def _i32(x: int) -> int:

@@ -36,6 +36,8 @@ import numpy as np
 
 from kairos._native import cassandra as _k
 from kairos.errors import CodecError
+from kairos.model.java import LONG_MAX, LONG_MIN
+from kairos.model.java import java_long as _i64
 from kairos.model.varint import encode_uvarint, zigzag
 
 __all__ = [
@@ -81,7 +83,6 @@ LEGACY_TYPE = "kairos_legacy"
 DEFAULT_ROW_WIDTH = 1814400000
 
 _UNITS = {MILLISECONDS: 0, SECONDS: 1, LEGACY: 2}
-_MASK64 = (1 << 64) - 1
 _MAX_UTF = 0xFFFF
 
 Tags = Iterable[tuple[str, str]] | Mapping[str, str]
@@ -97,11 +98,6 @@ class RowKey:
     tags: tuple[tuple[str, str], ...]
 
 
-def _i64(x: int) -> int:
-    x &= _MASK64
-    return x - (1 << 64) if x >= 1 << 63 else x
-
-
 def _unit(unit: str) -> int:
     try:
         return _UNITS[unit]
@@ -112,7 +108,7 @@ def _unit(unit: str) -> int:
 
 
 def _width(width: int) -> int:
-    if not 0 < width < 1 << 63:
+    if not 0 < width <= LONG_MAX:
         raise CodecError(f"row_width must be a positive long, not {width}")
     return width
 
@@ -154,7 +150,7 @@ def row_time(ts: int, width: int) -> int:
     _width(width)
     r = abs(ts) % width
     # Math.abs(Long.MIN_VALUE) is Long.MIN_VALUE, whose Java remainder is negative.
-    return _i64(ts + r) if ts == -(1 << 63) else _i64(ts - r)
+    return _i64(ts + r) if ts == LONG_MIN else _i64(ts - r)
 
 
 def row_times(ts: np.ndarray, width: int) -> np.ndarray:
@@ -322,7 +318,7 @@ def decode_row_key(key: bytes) -> RowKey:
 
 def encode_long(v: int) -> bytes:
     """One ``kairos_long`` value: zig-zag varint of a signed 64-bit int."""
-    if not -(1 << 63) <= v < 1 << 63:
+    if not LONG_MIN <= v <= LONG_MAX:
         raise CodecError(f"long value {v} does not fit in 64 bits")
     return encode_uvarint(zigzag(v))
 
