@@ -86,6 +86,9 @@ lint: $(VENV)/.test-deps
 	$(BIN)/ruff check kairos tests benchmarks scripts setup.py
 	$(BIN)/ruff format --check kairos tests benchmarks scripts setup.py
 	PATH=$(BIN):$$PATH $(BIN)/cython-lint kairos/_native/*.pyx
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest --allowlist kairos/_native/stubtest-allowlist.txt \
+	  $(patsubst %.pyx,%,$(subst /,.,$(wildcard kairos/_native/*.pyx)))
 
 fmt: $(VENV)/.test-deps
 	$(BIN)/ruff format kairos tests benchmarks scripts setup.py
