@@ -35,7 +35,7 @@ from kairos.ingest._values import (
     to_long,
 )
 from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch, BatchBuilder
-from kairos.model.java import java_long, java_sorted_tags
+from kairos.model.java import gson_token, java_long, java_sorted_tags
 
 __all__ = ["IngestResult", "convert_point", "count_points", "parse_datapoints", "parse_json"]
 
@@ -224,8 +224,7 @@ def _gson_string(v: object, path: str) -> str | None:
     if v is MISSING or v is None:
         return None
     if isinstance(v, list | dict):
-        kind = "BEGIN_ARRAY" if isinstance(v, list) else "BEGIN_OBJECT"
-        raise Fatal(f"Expected a string but was {kind} at path {path}")
+        raise Fatal(f"Expected a string but was {gson_token(v)} at path {path}")
     return json_as_string(v)
 
 
@@ -235,12 +234,7 @@ def _gson_long(v: object, path: str, bits: int = 64) -> int | None:
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1))
     what = "a long" if bits == 64 else "an int"
     if isinstance(v, (bool, list | dict)):
-        kind = (
-            "BOOLEAN"
-            if isinstance(v, bool)
-            else ("BEGIN_ARRAY" if isinstance(v, list) else "BEGIN_OBJECT")
-        )
-        raise Fatal(f"Expected {what} but was {kind} at path {path}")
+        raise Fatal(f"Expected {what} but was {gson_token(v)} at path {path}")
     if isinstance(v, str):
         try:
             r: int | float = int(v)

@@ -15,6 +15,7 @@ __all__ = [
     "LONG_MIN",
     "TIME_UNITS",
     "UNIT_MS",
+    "gson_token",
     "java_key",
     "java_long",
     "java_sorted",
@@ -50,6 +51,22 @@ def java_long(x: int) -> int:
     arithmetic wraps; ``BigDecimal.longValue()`` truncates the same way)."""
     x &= (1 << 64) - 1
     return x - (1 << 64) if x > LONG_MAX else x
+
+
+def gson_token(v: object) -> str:
+    """The name of Gson's ``JsonToken`` that a decoded JSON value starts with, as KairosDB's
+    messages print it (``Expected a string but was BEGIN_ARRAY ...``)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "BOOLEAN"
+    if isinstance(v, int | float):
+        return "NUMBER"
+    if isinstance(v, str):
+        return "STRING"
+    if isinstance(v, list):
+        return "BEGIN_ARRAY"
+    return "BEGIN_OBJECT"
 
 
 def java_key(s: str) -> bytes:
