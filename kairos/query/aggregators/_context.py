@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import TypeVar
 
 from kairos.errors import QueryFailed
@@ -47,12 +48,11 @@ def numbers_only(
 ) -> Callable[[Spec, Stream, Context], Stream]:
     """An aggregator of numbers: KairosDB silently skips it for a text or histogram group."""
 
+    @wraps(fn)
     def run(agg: Spec, s: Stream, ctx: Context) -> Stream:
         if s.gtype != "number":
             return s
         refuse_gaps(s)
         return fn(agg, s, ctx)
 
-    run.__name__ = fn.__name__
-    run.__doc__ = fn.__doc__
     return run

@@ -9,7 +9,6 @@ from kairos.errors import QueryFailed
 from kairos.model.java import FIXED_UNIT_MS, java_key
 from kairos.query import histograms, kernels
 from kairos.query.aggregators._context import Context, numbers_only, refuse_gaps
-from kairos.query.model import Query
 from kairos.query.spec import DivAgg, FilterAgg, PairAgg, ScaleAgg, ScoreAgg, SmaAgg, TrimAgg
 from kairos.query.stream import Stream
 from kairos.query.timebuckets import unit_length_ms, zone
@@ -19,7 +18,29 @@ __all__ = ["div", "filter_points", "pairwise", "scale", "score", "sma", "trim"]
 
 @numbers_only
 def pairwise(agg: PairAgg, s: Stream, ctx: Context) -> Stream:
-    return _pairwise(agg, s, ctx.query)
+    """rate, sampler, diff: one value per consecutive pair, at the later point's time."""
+    if len(s) < 2:
+        return Stream.doubles(s.ts[:0], s.f[:0])
+    t0, t1 = s.ts[:-1], s.ts[1:]
+    v0, v1 = s.f[:-1], s.f[1:]
+    if agg.name == "diff":
+        return Stream.doubles(t1, v1 - v0)
+    dt = t1 - t0
+    if (dt == 0).any():
+        raise QueryFailed(
+            f"The {agg.name} aggregator cannot compute rate for data points with the same time "
+            f"stamp.  You must precede {agg.name} with another aggregator."
+        )
+    tz = zone(agg.time_zone if agg.time_zone is not None else ctx.query.time_zone)
+    if agg.sampling.unit in FIXED_UNIT_MS:
+        length = np.full(len(t0), agg.sampling.value * FIXED_UNIT_MS[agg.sampling.unit], np.float64)
+    else:
+        length = np.array(
+            [unit_length_ms(int(t), agg.sampling, tz) for t in t0.tolist()], np.float64
+        )
+    if agg.name == "rate":
+        return Stream.doubles(t1, (v1 - v0) / dt * length)
+    return Stream.doubles(t1, v1 / dt * length)  # sampler
 
 
 @numbers_only
@@ -59,31 +80,6 @@ def trim(agg: TrimAgg, s: Stream, ctx: Context) -> Stream:
     lo = 1 if agg.trim in ("first", "both") else 0
     hi = n - 1 if agg.trim in ("last", "both") else n
     return s.take(slice(lo, max(hi, lo)))
-
-
-def _pairwise(agg: PairAgg, s: Stream, q: Query) -> Stream:
-    if len(s) < 2:
-        return Stream.doubles(s.ts[:0], s.f[:0])
-    t0, t1 = s.ts[:-1], s.ts[1:]
-    v0, v1 = s.f[:-1], s.f[1:]
-    if agg.name == "diff":
-        return Stream.doubles(t1, v1 - v0)
-    dt = t1 - t0
-    if (dt == 0).any():
-        raise QueryFailed(
-            f"The {agg.name} aggregator cannot compute rate for data points with the same time "
-            f"stamp.  You must precede {agg.name} with another aggregator."
-        )
-    tz = zone(agg.time_zone if agg.time_zone is not None else q.time_zone)
-    if agg.sampling.unit in FIXED_UNIT_MS:
-        length = np.full(len(t0), agg.sampling.value * FIXED_UNIT_MS[agg.sampling.unit], np.float64)
-    else:
-        length = np.array(
-            [unit_length_ms(int(t), agg.sampling, tz) for t in t0.tolist()], np.float64
-        )
-    if agg.name == "rate":
-        return Stream.doubles(t1, (v1 - v0) / dt * length)
-    return Stream.doubles(t1, v1 / dt * length)  # sampler
 
 
 def _score(agg: ScoreAgg, f: np.ndarray) -> np.ndarray:
