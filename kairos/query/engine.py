@@ -5,17 +5,14 @@
     series (index) -> read ranges -> group by data type and tag group-by -> merge each group by
     timestamp -> split by time/value/bin group-bys -> limit -> aggregator chain -> JSON
 
-Every step works on whole columns (:class:`~kairos.query.stream.Stream`); per-point loops are
-the Cython kernels behind ``kairos.query.kernels``.  Results with no values are left out, as
-KairosDB HEAD does (a ``gaps`` result is never empty).
+This module selects, reads, groups, merges and splits; the aggregator chain is
+:mod:`kairos.query.aggregators`.  Every step works on whole columns
+(:class:`~kairos.query.stream.Stream`); per-point loops are the Cython kernels behind
+``kairos.query.kernels``.  Results with no values are left out, as KairosDB HEAD does (a
+``gaps`` result is never empty).
 
-Histogram groups (``objs`` = encoded :class:`~kairos.model.histogram.Histogram` values) take
-``merge``, ``apdex``, ``percentile``, ``avg``, ``sum``, ``min``, ``max`` and ``count`` in
-:mod:`kairos.query.histograms`, windowed by the same ``_segments`` as the numeric range
-aggregators; every other number-only aggregator passes them through unchanged, and ``merge``
-and ``apdex`` pass number and text groups through, as KairosDB skips an aggregator that
-cannot take a group's type.  Histogram values print in the ArpNetworking Grafana plugin's
-shape plus the lossless direct form::
+Histogram groups (``objs`` = encoded :class:`~kairos.model.histogram.Histogram` values) print
+in the ArpNetworking Grafana plugin's shape plus the lossless direct form::
 
     {"bins": {"<lower bound, Java double>": count, ...}, "precision": p, "min": .., "max": ..,
      "sum": .., "count": n, "boundaries": [...], "counts": [...], "total_count": n}
@@ -30,67 +27,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 
-from kairos.errors import InvalidHistogram, QueryFailed, QueryTimeout, QueryTooLarge
-from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING, Batch
-from kairos.model.java import (
-    FIXED_UNIT_MS,
-    LONG_MAX,
-    LONG_MIN,
-    UNIT_MS,
-    java_key,
-    java_sorted,
-    java_sorted_tags,
-)
-from kairos.query import histograms, kernels, moving_window
+from kairos.errors import QueryFailed, QueryTimeout, QueryTooLarge
+from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING
+from kairos.model.java import LONG_MAX, LONG_MIN, UNIT_MS, java_key, java_sorted
+from kairos.query import aggregators, histograms, kernels
 from kairos.query._format import java_double, points_fragment
+from kairos.query.aggregators import Publish
 from kairos.query.cache import QueryCache
 from kairos.query.model import MetricQuery, Query
-from kairos.query.spec import (
-    BinGroupBy,
-    DivAgg,
-    FilterAgg,
-    MovingWindowAgg,
-    PairAgg,
-    PercentRemainingAgg,
-    RangeAgg,
-    SaveAsAgg,
-    ScaleAgg,
-    ScoreAgg,
-    SmaAgg,
-    TagGroupBy,
-    TimeGroupBy,
-    TrimAgg,
-    ValueGroupBy,
-)
+from kairos.query.spec import BinGroupBy, TagGroupBy, TimeGroupBy, ValueGroupBy
 from kairos.query.stream import Stream
-from kairos.query.timebuckets import bucket_plan, unit_length_ms, zone
 from kairos.storage.protocol import Datastore, SeriesData
 
 __all__ = ["Limits", "run_query", "run_tags_query"]
 
 _GROUP_TYPE = {LONG: "number", DOUBLE: "number", STRING: "text", HISTOGRAM: "histogram"}
-_NUMBER_ONLY = {
-    "avg",
-    "dev",
-    "diff",
-    "div",
-    "least_squares",
-    "max",
-    "min",
-    "percentile",
-    "rate",
-    "sampler",
-    "scale",
-    "score",
-    "sma",
-    "sum",
-}
-_READS_VALUES = _NUMBER_ONLY | {"filter", "save_as"}
-Publish = Callable[[Batch], None]
 
 
 class Limits:
@@ -219,7 +173,7 @@ def _run_metric(
     limits: Limits,
     cache: QueryCache | None = None,
 ) -> dict:
-    data = _read(store, _moving_window_read(q, m), m, limits, cache)
+    data = _read(store, aggregators.moving_window_read(q, m), m, limits, cache)
     if m.limit:
         data = [_limit_series(d, m.limit, m.order) for d in data]
     sample_size = sum(len(d.ts) for d in data)
@@ -262,12 +216,13 @@ def _run_metric(
         for k, v in set().union(*(d.info.tags for d in members)):  # distinct pairs, in C
             tagsets.setdefault(k, set()).add(v)
         tags_json = {k: java_sorted(tagsets[k]) for k in java_sorted(tagsets)}
+        ctx = aggregators.Context(q, m, tag_gb, tagsets, publish, now)
         for gb_entries, sub in _split(stream, others, q):
             if m.limit:
                 sub = sub.take(slice(0, m.limit))
             for agg in m.aggregators:
                 limits.check_time()
-                sub = _apply(agg, sub, q, m, tag_gb, tagsets, publish, now)
+                sub = aggregators.apply(agg, sub, ctx)
             if not len(sub):
                 continue
             r: dict = {"name": m.name}
@@ -443,333 +398,6 @@ def _split(s: Stream, others: list, q: Query) -> list[tuple[list[dict], Stream]]
         mask = inverse.reshape(-1) == u
         out.append(([e(int(v)) for e, v in zip(entries, uniq[u], strict=True)], s.take(mask)))
     return out
-
-
-# -- aggregators -------------------------------------------------------------------------------
-
-
-def _apply(agg, s: Stream, q: Query, m: MetricQuery, tag_gb, tagsets, publish, now) -> Stream:
-    name = agg.name
-    if s.gtype == "histogram" and name in histograms.AGGREGATORS and isinstance(agg, RangeAgg):
-        return _histogram_range(agg, s, q, m)
-    if name in _NUMBER_ONLY and s.gtype != "number":
-        return s  # KairosDB silently skips aggregators that do not accept the group type
-    if name in histograms.HISTOGRAM_ONLY and s.gtype != "histogram":
-        return s
-    # The extensions' aggregators come first: they take gaps' null points in their stride
-    # (movingWindow re-emits them, the bin filter drops them, percent_remaining refuses them).
-    if isinstance(agg, MovingWindowAgg):
-        return _moving_window(agg, s, q)
-    if isinstance(agg, PercentRemainingAgg):
-        return histograms.percent_remaining(s)
-    if isinstance(agg, FilterAgg) and s.gtype == "histogram" and not isinstance(agg.threshold, str):
-        return histograms.filter_bins(s, agg.op, float(agg.threshold), agg.inclusion)
-    if s.null is not None and s.null.any() and name in _READS_VALUES:
-        raise QueryFailed(
-            "No aggregator can be chained after org.kairosdb.core.aggregator.DataGapsMarkingAggregator"
-        )
-    if isinstance(agg, RangeAgg):
-        return _range(agg, s, q, m, now)
-    if isinstance(agg, PairAgg):
-        return _pairwise(agg, s, q)
-    if isinstance(agg, DivAgg):
-        return Stream.doubles(s.ts, s.f / agg.divisor)
-    if isinstance(agg, ScaleAgg):
-        return Stream.doubles(s.ts, s.f * agg.factor)
-    if isinstance(agg, ScoreAgg):
-        return Stream.doubles(s.ts, _score(agg, s.f))
-    if isinstance(agg, FilterAgg):
-        return s.take(~_filter_mask(agg, s))
-    if isinstance(agg, TrimAgg):
-        n = len(s)
-        lo = 1 if agg.trim in ("first", "both") else 0
-        hi = n - 1 if agg.trim in ("last", "both") else n
-        return s.take(slice(lo, max(hi, lo)))
-    if isinstance(agg, SmaAgg):
-        if agg.size <= 0:
-            raise QueryFailed("/ by zero")
-        if len(s) < agg.size:
-            return Stream.doubles(s.ts[:0], s.f[:0])
-        return Stream.doubles(s.ts[agg.size - 1 :], kernels.sma(s.f, agg.size))
-    if isinstance(agg, SaveAsAgg):
-        _save_as(agg, s, m, tag_gb, tagsets, publish)
-        return s
-    raise QueryFailed(f"aggregator {name} is not implemented")
-
-
-# -- movingWindow (kairosdb-extensions; the arithmetic lives in kairos.query.moving_window) --
-
-
-def _mw_grid(agg: MovingWindowAgg, q: Query) -> moving_window.Grid:
-    start = agg.start_time if agg.start_time is not None else q.start
-    tz = agg.time_zone if agg.time_zone is not None else q.time_zone
-    return moving_window.grid(agg.sampling.unit, agg.sampling.value, agg.align_sampling, start, tz)
-
-
-def _moving_window_read(q: Query, m: MetricQuery) -> Query:
-    """``MovingWindowQueryPreProcessor``: read from one window width before the start."""
-    earliest = q.start
-    for agg in m.aggregators:
-        if isinstance(agg, MovingWindowAgg):
-            earliest = min(earliest, moving_window.earliest_start(_mw_grid(agg, q)))
-    return q if earliest == q.start else replace(q, start=earliest)
-
-
-def _moving_window(agg: MovingWindowAgg, s: Stream, q: Query) -> Stream:
-    idx, ts = moving_window.moving_window(s.ts, _mw_grid(agg, q))
-    out = s.take(idx)
-    out.ts = ts
-    return out
-
-
-def _segments(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery):
-    tz = zone(agg.time_zone if agg.time_zone is not None else q.time_zone)
-    start = agg.start_time if agg.start_time is not None else q.start
-    plan = bucket_plan(start, agg.sampling, agg.align_sampling, tz)
-    n = len(s)
-    if m.order == "desc":
-        # Every later point is before the first bucket's end: one bucket (KairosDB quirk).
-        starts = np.zeros(1 if n else 0, np.int64)
-        kfirst = plan.index(s.ts[:1])
-    elif s.rep > 1:  # each timestamp rep times in a row: bucket every rep-th
-        starts, kfirst = plan.runs(np.ascontiguousarray(s.ts[:: s.rep]))
-        starts = starts * s.rep
-    else:
-        starts, kfirst = plan.runs(s.ts)
-    if agg.align_start_time:
-        rtime = plan.starts(kfirst)
-    elif agg.align_end_time:
-        rtime = plan.ends(kfirst)
-    else:
-        rtime = s.ts[starts]
-    return plan, starts, rtime
-
-
-def _histogram_range(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery) -> Stream:
-    if s.null is not None and s.null.any():
-        s = s.take(~s.null)  # the plugin's aggregators skip points that are not histograms
-    if not len(s):
-        return s if agg.name == "merge" else Stream.doubles(s.ts, np.zeros(0))
-    if agg.name == "percentile":
-        p = float(agg.percentile or 0.0)
-        if not 0.0 <= p <= 1.0:
-            raise QueryFailed(f"{p!r} is not in [0..1]")
-    _, starts, rtime = _segments(agg, s, q, m)
-    try:
-        return histograms.aggregate(agg, s, starts, rtime)
-    except InvalidHistogram as e:  # a window too large to merge: the query fails, not the input
-        raise QueryFailed(str(e)) from e
-
-
-def _range(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery, now: int) -> Stream:
-    if agg.name == "gaps":
-        return _gaps(agg, s, q, now)
-    if not len(s):
-        return s
-    _, starts, rtime = _segments(agg, s, q, m)
-    name = agg.name
-    if name == "count":
-        ends = np.append(starts[1:], len(s))
-        return Stream.longs(rtime, (ends - starts).astype(np.int64))
-    if name == "first":
-        out = s.take(starts)
-        out.ts = rtime
-        return out
-    if name == "last":
-        ends = np.append(starts[1:], len(s))
-        out = s.take(ends - 1)
-        if agg.align_start_time or agg.align_end_time:
-            out.ts = rtime
-        return out
-    if name in ("avg", "sum", "min", "max"):
-        return Stream.doubles(rtime, kernels.segment_reduce(name, s.f, starts))
-    if name == "dev":
-        sd, mean = kernels.segment_dev_mean(s.f, starts)  # StdAggregator's own running mean
-        if agg.return_type == "pos_sd":
-            sd = mean + agg.dev_count * sd
-        elif agg.return_type == "neg_sd":
-            sd = mean - agg.dev_count * sd
-        return Stream.doubles(rtime, sd)
-    if name == "percentile":
-        p = float(agg.percentile or 0.0)
-        if not 0.0 <= p <= 1.0:
-            raise QueryFailed(f"{p!r} is not in [0..1]")
-        return Stream.doubles(rtime, kernels.segment_percentile(s.f, starts, p))
-    if name == "least_squares":
-        return _least_squares(s, starts)
-    raise QueryFailed(f"aggregator {name} is not implemented")
-
-
-def _least_squares(s: Stream, starts: np.ndarray) -> Stream:
-    """1 point: itself; 2 points: both unchanged; 3 or more: the fitted line's two ends."""
-    n = len(s)
-    ends = np.append(starts[1:], n)
-    sizes = ends - starts
-    first, last = kernels.segment_least_squares(s.ts, s.f, starts)
-    big = sizes >= 3
-    two = np.flatnonzero(sizes >= 2)
-    a = s.take(starts)
-    a.f = np.where(big, first, a.f)
-    a.is_long = a.is_long & ~big
-    b = s.take(np.where(sizes == 2, starts + 1, ends - 1)[two])
-    b.f = np.where(big[two], last[two], b.f)
-    b.is_long = b.is_long & ~big[two]
-    # Interleave: segment j's first row, then its second row (if any).
-    order = np.argsort(np.concatenate([2 * np.arange(len(starts)), 2 * two + 1]), kind="stable")
-    out = _concat(a, b)
-    return out.take(order)
-
-
-def _gaps(agg: RangeAgg, s: Stream, q: Query, now: int) -> Stream:
-    tz = zone(agg.time_zone if agg.time_zone is not None else q.time_zone)
-    start = agg.start_time if agg.start_time is not None else q.start
-    end = min(agg.end_time if agg.end_time is not None else q.end, now)
-    plan = bucket_plan(start, agg.sampling, agg.align_sampling, tz)
-    if agg.trim:
-        if not len(s):
-            return s
-        lo_t, hi_t = int(s.ts.min()), int(s.ts.max())
-    else:
-        lo_t, hi_t = start, max(end, int(s.ts.max()) if len(s) else end)
-    k_lo, k_hi = (int(x) for x in plan.index(np.array([lo_t, hi_t], np.int64)))
-    if k_hi - k_lo > 10_000_000:
-        raise QueryFailed("gaps would produce more than 10,000,000 buckets")
-    ks = np.arange(k_lo, k_hi + 1, dtype=np.int64)
-    have = np.unique(plan.index(s.ts)) if len(s) else np.zeros(0, np.int64)
-    empty = ks[~np.isin(ks, have)]
-    bstart = plan.starts(empty)
-    if not agg.trim:
-        bstart = bstart[bstart <= end]
-    nulls = Stream(
-        s.gtype,
-        bstart,
-        np.zeros(len(bstart)) if s.gtype == "number" else None,
-        np.zeros(len(bstart), np.int64) if s.gtype == "number" else None,
-        np.zeros(len(bstart), bool) if s.gtype == "number" else None,
-        [None] * len(bstart) if s.gtype != "number" else None,
-        np.ones(len(bstart), bool),
-    )
-    base = (
-        s
-        if s.null is not None
-        else Stream(s.gtype, s.ts, s.f, s.i, s.is_long, s.objs, np.zeros(len(s), bool))
-    )
-    merged = _concat(base, nulls)
-    return merged.take(np.argsort(merged.ts, kind="stable"))
-
-
-def _concat(a: Stream, b: Stream) -> Stream:
-    def cat(x, y):
-        return None if x is None else np.concatenate([x, y])
-
-    return Stream(
-        a.gtype,
-        np.concatenate([a.ts, b.ts]),
-        cat(a.f, b.f),
-        cat(a.i, b.i),
-        cat(a.is_long, b.is_long),
-        None if a.objs is None else a.objs + b.objs,
-        cat(a.null, b.null),
-    )
-
-
-def _pairwise(agg: PairAgg, s: Stream, q: Query) -> Stream:
-    if len(s) < 2:
-        return Stream.doubles(s.ts[:0], s.f[:0])
-    t0, t1 = s.ts[:-1], s.ts[1:]
-    v0, v1 = s.f[:-1], s.f[1:]
-    if agg.name == "diff":
-        return Stream.doubles(t1, v1 - v0)
-    dt = t1 - t0
-    if (dt == 0).any():
-        raise QueryFailed(
-            f"The {agg.name} aggregator cannot compute rate for data points with the same time "
-            f"stamp.  You must precede {agg.name} with another aggregator."
-        )
-    tz = zone(agg.time_zone if agg.time_zone is not None else q.time_zone)
-    if agg.sampling.unit in FIXED_UNIT_MS:
-        length = np.full(len(t0), agg.sampling.value * FIXED_UNIT_MS[agg.sampling.unit], np.float64)
-    else:
-        length = np.array(
-            [unit_length_ms(int(t), agg.sampling, tz) for t in t0.tolist()], np.float64
-        )
-    if agg.name == "rate":
-        return Stream.doubles(t1, (v1 - v0) / dt * length)
-    return Stream.doubles(t1, v1 / dt * length)  # sampler
-
-
-def _score(agg: ScoreAgg, f: np.ndarray) -> np.ndarray:
-    th = sorted(agg.thresholds, key=lambda t: t[0])
-    score = np.zeros(len(f))
-    still = np.ones(len(f), bool)
-    for value, boundary in th:
-        passed = (f > value) | ((f == value) & (boundary == "inferior"))
-        still &= passed
-        score += still
-    if agg.order == "descending":
-        score = len(th) - score
-    return score
-
-
-def _filter_mask(agg: FilterAgg, s: Stream) -> np.ndarray:
-    """True where the point is removed."""
-    numeric = not isinstance(agg.threshold, str)
-    if s.gtype != ("number" if numeric else "text"):
-        return np.ones(len(s), bool)  # type mismatch (a histogram too): removed
-    if numeric:
-        a, t = s.f, float(agg.threshold)
-    else:
-        keys = [java_key(o) for o in s.objs or []]
-        a, t = (
-            np.array(
-                [
-                    0
-                    if k == java_key(agg.threshold)
-                    else (1 if k > java_key(agg.threshold) else -1)
-                    for k in keys
-                ]
-            ),
-            0,
-        )
-        a = a.astype(np.float64)
-    return {
-        "lte": a <= t,
-        "lt": a < t,
-        "gte": a >= t,
-        "gt": a > t,
-        "equal": a == t,
-        "ne": a != t,
-    }[agg.op]
-
-
-def _save_as(agg: SaveAsAgg, s: Stream, m: MetricQuery, tag_gb, tagsets, publish) -> None:
-    if publish is None or not len(s):
-        return
-    from kairos.model.batch import BatchBuilder
-
-    tags = dict(agg.tags)
-    if agg.add_saved_from:
-        tags["saved_from"] = m.name
-    if tag_gb is not None:
-        for t in tag_gb.tags:
-            vals = tagsets.get(t, set())
-            if len(vals) == 1:
-                tags[t] = next(iter(vals))
-    b = BatchBuilder()
-    sorted_tags = java_sorted_tags(tags)
-    live = ~s.null if s.null is not None else np.ones(len(s), bool)
-    if s.gtype == "number":
-        for kind, mask in ((LONG, s.is_long & live), (DOUBLE, ~s.is_long & live)):
-            if mask.any():
-                sid = b.series_id(agg.metric_name, sorted_tags, kind, agg.ttl)
-                words = s.i[mask] if kind == LONG else s.f[mask].view(np.int64)
-                b.add(np.full(int(mask.sum()), sid, np.int32), s.ts[mask], words)
-    elif s.gtype == "text":
-        sid = b.series_id(agg.metric_name, sorted_tags, STRING, agg.ttl)
-        idx = np.flatnonzero(live)
-        words = np.array([b.add_object(s.objs[j]) for j in idx.tolist()], np.int64)
-        b.add(np.full(len(idx), sid, np.int32), s.ts[idx], words)
-    publish(b.build())
 
 
 # -- output --------------------------------------------------------------------------------------

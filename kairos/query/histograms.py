@@ -2,7 +2,7 @@
 
 Data flow (one result group of type ``histogram``, its ``Stream.objs`` the encoded values)::
 
-    objs -> Histogram.from_bytes per point -> windows = engine._segments (the numeric bucketing)
+    objs -> Histogram.from_bytes per point -> windows = aggregators._range._segments (as numbers)
          -> count/sum/min/max/avg   per-point stats columns, numpy ``reduceat`` per window
          -> percentile              merge_all per window, one ``percentiles`` kernel call
          -> merge                   one merged histogram per window (re-encoded)

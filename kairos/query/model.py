@@ -7,7 +7,8 @@ failure:
    ``time_zone``), then its bean constraints (``cache_time``, relative values);
 2. query-level ``plugins``; the ``metrics`` array must exist;
 3. per metric: tags (while reading), ``name``, start and end time, ``group_by``,
-   ``aggregators`` (both in :mod:`kairos.query.parse_aggregators`), ``plugins``, ``order``.
+   ``aggregators`` (both in :mod:`kairos.query.parse_aggregators`; Gson's value conversions in
+   :mod:`kairos.query._gson`), ``plugins``, ``order``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ from datetime import UTC, datetime
 
 from kairos.errors import InvalidQuery
 from kairos.model.java import LONG_MAX, UNIT_MS
+from kairos.query._gson import (
+    bind_duration,
+    check_time_zone,
+    duration_violations,
+    gson_int,
+    gson_long,
+    java_string,
+)
+from kairos.query.parse_aggregators import check_plugins, parse_aggregators, parse_group_by
 from kairos.query.spec import Aggregator, GroupBy
 
 __all__ = ["MetricQuery", "Query", "TagFilter", "parse_query"]
@@ -101,8 +111,6 @@ def _relative(value: int, unit: str, which: str, now_ms: int) -> int:
 
 def _tag_filters(tags: object, ctx: str) -> dict[str, TagFilter]:
     """``MetricDeserializer``'s tag checks, made while the tags are read."""
-    from kairos.query.parse_aggregators import java_string
-
     if tags is None:
         return {}
     if not isinstance(tags, dict):
@@ -131,8 +139,6 @@ def _tag_filters(tags: object, ctx: str) -> dict[str, TagFilter]:
 
 def parse_query(doc: object, now_ms: int | None = None) -> Query:
     """Validate a decoded query body; raises :class:`InvalidQuery` with KairosDB's message."""
-    from kairos.query import parse_aggregators as pa
-
     if not isinstance(doc, dict):
         raise InvalidQuery("query must be a JSON object")
     now = int(time.time() * 1000) if now_ms is None else now_ms
@@ -145,24 +151,24 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
     tz: str | None = None
     for key, v in doc.items():
         if key in ("start_absolute", "end_absolute"):
-            n = pa.gson_long(v, f"$.{key}")
+            n = gson_long(v, f"$.{key}")
             if key == "start_absolute":
                 start_abs = n
             else:
                 end_abs = n
         elif key == "cache_time":
-            n = pa.gson_int(v, "$.cache_time")
+            n = gson_int(v, "$.cache_time")
             cache_time = n if n is not None else 0
         elif key in ("start_relative", "end_relative"):
-            bound = pa.bind_duration(v, "query", f"$.{key}")
+            bound = bind_duration(v, "query", f"$.{key}")
             if bound is not None:
                 relative[key] = bound
         elif key == "time_zone":
-            tz = pa.check_time_zone(v, "query")
+            tz = check_time_zone(v, "query")
     errors = ["cache_time must be greater than or equal to 0"] if cache_time < 0 else []
     for key in ("start_relative", "end_relative"):
         if key in relative:
-            errors += pa.duration_violations(relative[key], "", key)
+            errors += duration_violations(relative[key], "", key)
     if errors:
         raise InvalidQuery(*errors)
 
@@ -171,7 +177,7 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
     if plugins is not None:
         if not isinstance(plugins, list):
             raise InvalidQuery("plugins must be an array")
-        pa.check_plugins(plugins, "")
+        check_plugins(plugins, "")
     metrics = doc.get("metrics")
     if metrics is None:
         raise InvalidQuery("query.metric[] must have a size of at least 1")
@@ -196,7 +202,7 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
         if not isinstance(m, dict):
             raise InvalidQuery(f"{ctx} must be an object")
         raw_name = m.get("name")
-        name = pa.java_string(raw_name) if not isinstance(raw_name, list | dict) else ""
+        name = java_string(raw_name) if not isinstance(raw_name, list | dict) else ""
         excl = m.get("exclude_tags")
         exclude_tags = excl is True or (isinstance(excl, str) and excl.lower() == "true")
         tags = _tag_filters(m.get("tags"), ctx)
@@ -205,9 +211,7 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
             limit = _as_int(m["limit"], f"{ctx}.limit")
             if limit < 0:
                 raise InvalidQuery(f"{ctx}.limit must be greater than or equal to 0")
-        alias = (
-            pa.java_string(m.get("alias")) if not isinstance(m.get("alias"), list | dict) else None
-        )
+        alias = java_string(m.get("alias")) if not isinstance(m.get("alias"), list | dict) else None
         if name is None:
             raise InvalidQuery(f"{ctx}.name may not be null")
         if name == "":
@@ -220,14 +224,14 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
             name=name, tags=tags, limit=limit, exclude_tags=exclude_tags, alias=alias or None
         )
         # group_by before aggregators, as KairosDB's feature processors are ordered.
-        mq.group_by = pa.parse_group_by(_array(m, "group_by", ctx), ctx)
-        mq.aggregators = pa.parse_aggregators(_array(m, "aggregators", ctx), ctx, tz)
+        mq.group_by = parse_group_by(_array(m, "group_by", ctx), ctx)
+        mq.aggregators = parse_aggregators(_array(m, "aggregators", ctx), ctx, tz)
         metric_plugins = _array(m, "plugins", ctx)
         if metric_plugins:
-            pa.check_plugins(metric_plugins, ctx)
+            check_plugins(metric_plugins, ctx)
         order = m.get("order")
         if order is not None:
-            o = pa.java_string(order) if not isinstance(order, list | dict) else None
+            o = java_string(order) if not isinstance(order, list | dict) else None
             if o is None or o.lower() not in ("asc", "desc"):
                 raise InvalidQuery(f"{ctx}.order must be either 'asc' or 'desc'")
             mq.order = o.lower()

@@ -1,7 +1,8 @@
 """Typed, validated forms of a metric's ``aggregators`` and ``group_by`` entries (spec §4).
 
 ``kairos.query.parse_aggregators`` builds these from the query JSON (KairosDB's property names
-and validation messages); ``kairos.query.engine`` executes them.
+and validation messages); ``kairos.query.aggregators`` executes the aggregators and
+``kairos.query.engine`` the group-bys.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ class FilterAgg:
 @dataclass(slots=True)
 class MovingWindowAgg:
     """kairosdb-extensions' movingWindow: every window of ``sampling`` re-emits its points at
-    the window's end (``kairos.query.engine._moving_window``)."""
+    the window's end (``kairos.query.aggregators._extensions``)."""
 
     sampling: Sampling = field(default_factory=Sampling)
     align_sampling: bool = False  # the extension's own default (it ignores the other flags)

@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 
 from kairos.errors import InvalidQuery
+from kairos.query._gson import NumberFormatError, java_parse_double, time_zone_ids
 from kairos.query.model import Query, parse_query
-from kairos.query.parse_aggregators import (
-    NumberFormatError,
-    java_parse_double,
-    parse_aggregators,
-    parse_group_by,
-    time_zone_ids,
-)
+from kairos.query.parse_aggregators import parse_aggregators, parse_group_by
 from kairos.query.spec import (
     BinGroupBy,
     DivAgg,
