@@ -12,7 +12,7 @@ import struct
 from decimal import Decimal, InvalidOperation
 
 from kairos.model.batch import DOUBLE, HISTOGRAM, KIND_BY_NAME, LONG, STRING
-from kairos.model.java import LONG_MAX, LONG_MIN, java_long
+from kairos.model.java import LONG_MAX, LONG_MIN, gson_as_string, java_long
 
 __all__ = [
     "MISSING",
@@ -98,22 +98,10 @@ def is_number(s: str) -> bool:
 
 def json_as_string(v: object) -> str:
     """Gson ``JsonElement.getAsString`` for a primitive (or a one-element array)."""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(int(v))
-    if isinstance(v, float):
-        return _java_double_text(v)
-    if isinstance(v, list) and len(v) == 1:
-        return json_as_string(v[0])
-    raise Fatal(f"{_java_kind(v)} is not a JSON primitive")
-
-
-def _java_double_text(x: float) -> str:
-    r = repr(x)
-    return r
+    s = gson_as_string(v)
+    if s is None:
+        raise Fatal(f"{_java_kind(v)} is not a JSON primitive")
+    return s
 
 
 def _java_kind(v: object) -> str:

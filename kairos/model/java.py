@@ -15,6 +15,7 @@ __all__ = [
     "LONG_MIN",
     "TIME_UNITS",
     "UNIT_MS",
+    "gson_as_string",
     "gson_token",
     "java_key",
     "java_long",
@@ -67,6 +68,23 @@ def gson_token(v: object) -> str:
     if isinstance(v, list):
         return "BEGIN_ARRAY"
     return "BEGIN_OBJECT"
+
+
+def gson_as_string(v: object) -> str | None:
+    """Gson's ``JsonElement.getAsString()`` of a decoded JSON scalar: numbers keep their JSON
+    spelling, booleans are ``true``/``false``, a one-element array answers for its element;
+    None for null, objects and other arrays (where Gson throws)."""
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list) and len(v) == 1:
+        return gson_as_string(v[0])
+    return None
 
 
 def java_key(s: str) -> bytes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kairos.errors import InvalidQuery
+from kairos.model.java import gson_as_string
 from kairos.query._gson import (
     NumberFormatError,
     bean_message,
@@ -32,7 +33,6 @@ from kairos.query._gson import (
     gson_int,
     gson_long,
     gson_string,
-    java_string,
     time_unit,
 )
 from kairos.query.spec import Sampling
@@ -354,7 +354,7 @@ def violations(*checks: tuple[bool, str]) -> None:
 
 def processor_name(item: object, ctx: str, family: str, j: int) -> str:
     """``name``, or ``<ctx>.<family>[j] must have a name`` (missing, null or empty)."""
-    name = java_string(item.get("name")) if isinstance(item, dict) else None
+    name = gson_as_string(item.get("name")) if isinstance(item, dict) else None
     if not name:
         raise InvalidQuery(bean_message(ctx, f"{family}[{j}]", "must have a name"))
     return name

@@ -3,7 +3,7 @@
 KairosDB binds a query's JSON tree to Java beans with Gson 2.8 and reports Gson's and Java's
 own exception texts (spec §3.6).  This module is the one place that knows them:
 
-* what Gson calls a value (:func:`json_token`: ``NUMBER``, ``BEGIN_OBJECT``, ...) and its
+* what Gson calls a value (:func:`kairos.model.java.gson_token`: ``NUMBER``, ``BEGIN_OBJECT``, ...) and its
   ``Expected X but was Y at path P`` message (:func:`expected_but_was`);
 * Gson's adapters for ``boolean``, ``int``, ``long``, ``double`` and ``String``
   (``gson_*``): numbers may arrive as strings (``"1"``, ``"0.95"``), ``int``/``long`` JSON
@@ -25,7 +25,7 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from kairos.errors import InvalidQuery
-from kairos.model.java import TIME_UNITS
+from kairos.model.java import TIME_UNITS, gson_as_string, gson_token
 
 __all__ = [
     "NumberFormatError",
@@ -42,8 +42,6 @@ __all__ = [
     "gson_long",
     "gson_string",
     "java_parse_double",
-    "java_string",
-    "json_token",
     "time_unit",
     "time_zone_ids",
 ]
@@ -59,24 +57,9 @@ def bean_message(ctx: str, path: str, message: str) -> str:
     return f"{ctx}.{path} {message}" if ctx else f"{path} {message}"
 
 
-def json_token(v: object) -> str:
-    """The Gson ``JsonToken`` a decoded JSON value starts with."""
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "BOOLEAN"
-    if isinstance(v, int | float):
-        return "NUMBER"
-    if isinstance(v, str):
-        return "STRING"
-    if isinstance(v, list):
-        return "BEGIN_ARRAY"
-    return "BEGIN_OBJECT"
-
-
 def expected_but_was(expected: str, v: object, path: str) -> InvalidQuery:
     """Gson's ``JsonSyntaxException`` wrapping a reader ``IllegalStateException``."""
-    was = json_token(v)
+    was = gson_token(v)
     return InvalidQuery(
         f"java.lang.IllegalStateException: Expected {expected} but was {was} at path {path}"
     )
@@ -93,21 +76,6 @@ class NumberFormatError(ValueError):
 
 
 # -- Gson-style conversions of one JSON value --------------------------------------------------
-
-
-def java_string(v: object) -> str | None:
-    """``JsonElement.getAsString()`` of a scalar (numbers keep their JSON spelling)."""
-    if v is None or isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, list) and len(v) == 1:  # a one-element JsonArray answers for its element
-        return java_string(v[0])
-    return None
 
 
 def _wrap(n: int, bits: int) -> int:
@@ -129,7 +97,7 @@ def _java_integer(v: object, path: str, bits: int) -> int | None:
         return _wrap(v, bits)
     if isinstance(v, float):
         if not math.isfinite(v):
-            raise _bad_integer(java_string(v) or "")
+            raise _bad_integer(gson_as_string(v) or "")
         return _wrap(math.trunc(v), bits)
     if not _JAVA_INTEGER.fullmatch(v):
         raise _bad_integer(v)
@@ -206,12 +174,12 @@ def gson_double(v: object, path: str = "$") -> float | None:
 def gson_string(v: object, path: str = "$") -> str | None:
     if isinstance(v, list | dict):
         raise expected_but_was("STRING", v, path)
-    return java_string(v)
+    return gson_as_string(v)
 
 
 def _as_text(v: object) -> str:
     """The string a ``JsonDeserializer`` sees via ``getAsString()`` (JSON text for others)."""
-    s = java_string(v)
+    s = gson_as_string(v)
     if s is not None:
         return s
     return json.dumps(v, separators=(",", ":"))
@@ -247,7 +215,7 @@ def enum_lower_case(v: object, path: str, names: tuple[str, ...]) -> str | None:
         return None
     if isinstance(v, bool | list | dict):
         raise expected_but_was("STRING", v, path)
-    s = java_string(v)
+    s = gson_as_string(v)
     return s if s in names else None
 
 

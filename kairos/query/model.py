@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kairos.errors import InvalidQuery
-from kairos.model.java import LONG_MAX, UNIT_MS
+from kairos.model.java import LONG_MAX, UNIT_MS, gson_as_string
 from kairos.query._gson import (
     bind_duration,
     check_time_zone,
     duration_violations,
     gson_int,
     gson_long,
-    java_string,
 )
 from kairos.query.parse_aggregators import check_plugins, parse_aggregators, parse_group_by
 from kairos.query.spec import Aggregator, GroupBy
@@ -122,7 +121,7 @@ def _tag_filters(tags: object, ctx: str) -> dict[str, TagFilter]:
         lits: set[str] = set()
         pats: list[re.Pattern[str]] = []
         for x in v if isinstance(v, list) else [v]:
-            s = java_string(x) if not isinstance(x, list | dict) else str(x)
+            s = gson_as_string(x) if not isinstance(x, list | dict) else str(x)
             if not s:
                 raise InvalidQuery(f"{ctx}.tags[{j}].{k} value must not be null or empty")
             if s.startswith(REGEX_PREFIX):
@@ -202,7 +201,7 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
         if not isinstance(m, dict):
             raise InvalidQuery(f"{ctx} must be an object")
         raw_name = m.get("name")
-        name = java_string(raw_name) if not isinstance(raw_name, list | dict) else ""
+        name = gson_as_string(raw_name) if not isinstance(raw_name, list | dict) else ""
         excl = m.get("exclude_tags")
         exclude_tags = excl is True or (isinstance(excl, str) and excl.lower() == "true")
         tags = _tag_filters(m.get("tags"), ctx)
@@ -211,7 +210,9 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
             limit = _as_int(m["limit"], f"{ctx}.limit")
             if limit < 0:
                 raise InvalidQuery(f"{ctx}.limit must be greater than or equal to 0")
-        alias = java_string(m.get("alias")) if not isinstance(m.get("alias"), list | dict) else None
+        alias = (
+            gson_as_string(m.get("alias")) if not isinstance(m.get("alias"), list | dict) else None
+        )
         if name is None:
             raise InvalidQuery(f"{ctx}.name may not be null")
         if name == "":
@@ -231,7 +232,7 @@ def parse_query(doc: object, now_ms: int | None = None) -> Query:
             check_plugins(metric_plugins, ctx)
         order = m.get("order")
         if order is not None:
-            o = java_string(order) if not isinstance(order, list | dict) else None
+            o = gson_as_string(order) if not isinstance(order, list | dict) else None
             if o is None or o.lower() not in ("asc", "desc"):
                 raise InvalidQuery(f"{ctx}.order must be either 'asc' or 'desc'")
             mq.order = o.lower()
