@@ -26,8 +26,10 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/kairos serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
+# The test and bench targets also install the `perf` extra (rich, matplotlib) for `kairos perf`;
+# `make install`/`make run` install only the server's runtime dependencies.
 $(VENV)/.test-deps: $(VENV)/.installed
-	$(BIN)/pip install -q --no-build-isolation -e ".[test]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,perf]"
 	touch $@
 
 # Debian packages the integration tests drive (collectd and Prometheus post to Kairos for real;

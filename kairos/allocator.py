@@ -1,9 +1,10 @@
 """The memory allocator: glibc's malloc by default, jemalloc on request.
 
-``kairos serve --allocator jemalloc`` (or ``KAIROSDB_ALLOCATOR=jemalloc``) re-executes the
-command with Debian's ``libjemalloc2`` in ``LD_PRELOAD``, so every process of the server (main,
-HTTP workers, writer) allocates through jemalloc, which returns memory to the system after a
-load spike more readily than glibc's arenas.  Each process logs the allocator it runs on at
+``kairos serve --allocator jemalloc`` (the ``allocator`` setting of :mod:`kairos.config`, also
+``KAIROSDB_ALLOCATOR=jemalloc``) re-executes the command with Debian's ``libjemalloc2`` in
+``LD_PRELOAD``, so every process of the server (main, HTTP workers, writer) allocates through
+jemalloc, which returns memory to the system after a load spike more readily than glibc's
+arenas.  Each process logs the allocator it runs on at
 start-up (:func:`in_use`, read from its own memory map).
 """
 
@@ -14,8 +15,6 @@ import glob
 import os
 
 __all__ = ["find_jemalloc", "in_use", "preload_env"]
-
-ALLOCATORS = ("malloc", "jemalloc")
 
 
 def find_jemalloc() -> str | None:

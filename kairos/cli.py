@@ -10,13 +10,13 @@ and compares servers (``kairos.perf``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 
-from kairos.allocator import ALLOCATORS, find_jemalloc, preload_env
-from kairos.config import load
+from kairos.allocator import find_jemalloc, preload_env
+from kairos.config import SETTINGS, load
 from kairos.errors import ConfigError
-from kairos.perf import cli as perf_cli
 
 __all__ = ["main"]
 
@@ -43,12 +43,43 @@ _SERVICES = {
 }
 
 
+PERF_EXTRA = ("rich", "matplotlib")
+"""What ``kairos perf`` needs beyond the server (pyproject's ``perf`` extra)."""
+
+_OPTIONS = [s for s in SETTINGS.values() if s.option]
+"""The settings with a command-line option, in declaration order."""
+
+
+def _add_setting_options(p: argparse.ArgumentParser, defaults: dict, bind_env: str) -> None:
+    """One option per declared setting, its help from the declaration (``defaults`` and the
+    bind address variable are the service's own)."""
+    for s in _OPTIONS:
+        env = ", ".join(bind_env if v == "KAIROSDB_BIND_ADDRESS" else v for v in s.env)
+        default = defaults.get(s.name, s.default)
+        text = f"{s.doc.replace('``', '')} Environment: {env}; default {default}."
+        kwargs: dict = {"dest": s.name, "help": text.replace("%", "%%")}
+        if s.check is not None and s.check.choices:
+            kwargs["choices"] = s.check.choices
+        elif s.type in ("int", "float"):
+            kwargs["type"] = int if s.type == "int" else float
+        p.add_argument(s.option, **kwargs)
+
+
+def _service_defaults(command: str) -> dict:
+    """The settings a service command changes from the built-in defaults."""
+    if command == "serve":
+        return {}
+    _, server_type, address, _ = _SERVICES[command]
+    host, port = address.rsplit(":", 1)
+    return {"host": host, "port": int(port), "server_type": server_type}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kairos", description="A KairosDB-compatible time-series database."
     )
     sub = p.add_subparsers(dest="command", required=True)
-    for name, (help_text, server_type, address, env) in _SERVICES.items():
+    for name, (help_text, server_type, _, env) in _SERVICES.items():
         s = sub.add_parser(
             name,
             help=help_text,
@@ -56,24 +87,10 @@ def _parser() -> argparse.ArgumentParser:
             "defaults < --config YAML < KAIROSDB_* environment < these options.",
         )
         s.add_argument("--config", help="YAML configuration file (see config/*.yaml)")
-        s.add_argument(
-            "--host", help=f"bind address (env {env}=host:port; default {address.split(':')[0]})"
-        )
-        s.add_argument("--port", type=int, help=f"HTTP port (default {address.split(':')[1]})")
-        s.add_argument(
-            "--data-dir", help="datastore directory (env KAIROSDB_DATA_DIR; default ./data)"
-        )
-        s.add_argument(
-            "--workers",
-            type=int,
-            help="HTTP worker processes (env KAIROSDB_HTTP_WORKERS; default 2)",
-        )
-        s.add_argument(
-            "--allocator",
-            choices=ALLOCATORS,
-            help="memory allocator of every process: malloc (glibc, the default) or jemalloc "
-            "(Debian libjemalloc2, loaded with LD_PRELOAD; env KAIROSDB_ALLOCATOR)",
-        )
+        _add_setting_options(s, _service_defaults(name), env)
+    # kairos.perf.cli itself is light (argument parsing); its heavy modules load when it runs.
+    from kairos.perf import cli as perf_cli
+
     perf_cli.add_parser(sub)
     return p
 
@@ -97,40 +114,35 @@ def _use_jemalloc(argv: list[str]) -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["perf"] and any(importlib.util.find_spec(m) is None for m in PERF_EXTRA):
+        print("kairos perf needs the perf extra: pip install 'kairos[perf]'", file=sys.stderr)
+        return 2
     args = _parser().parse_args(argv)
     if args.command == "perf":
+        from kairos.perf import cli as perf_cli
+
         return perf_cli.main(args)
-    allocator = args.allocator or os.environ.get("KAIROSDB_ALLOCATOR") or "malloc"
-    if allocator not in ALLOCATORS:
-        print(f"kairos: KAIROSDB_ALLOCATOR: malloc or jemalloc, got {allocator!r}", file=sys.stderr)
-        return 2
-    if allocator == "jemalloc":
-        code = _use_jemalloc(argv)
-        if code is not None:
-            return code
-    _, server_type, address, env_name = _SERVICES[args.command]
     env = dict(os.environ)
-    defaults: dict = {}
-    if args.command != "serve":
-        # Each service has its own bind address variable and defaults.
-        host, port = address.rsplit(":", 1)
-        defaults = {"host": host, "port": int(port), "server_type": server_type}
+    bind_env = _SERVICES[args.command][3]
+    if bind_env != "KAIROSDB_BIND_ADDRESS":
+        # This service has its own bind address variable.
         env.pop("KAIROSDB_BIND_ADDRESS", None)
-        if os.environ.get(env_name):
-            env["KAIROSDB_BIND_ADDRESS"] = os.environ[env_name]
+        if os.environ.get(bind_env):
+            env["KAIROSDB_BIND_ADDRESS"] = os.environ[bind_env]
     try:
         cfg = load(
             args.config,
             env=env,
-            defaults=defaults,
-            host=args.host,
-            port=args.port,
-            data_dir=args.data_dir,
-            workers=args.workers,
+            defaults=_service_defaults(args.command),
+            **{s.name: getattr(args, s.name) for s in _OPTIONS},
         )
     except ConfigError as e:
         print(f"kairos: invalid configuration: {e}", file=sys.stderr)
         return 2
+    if cfg.allocator == "jemalloc":
+        code = _use_jemalloc(argv)
+        if code is not None:
+            return code
     from kairos.app import serve
 
     serve(cfg)

@@ -21,7 +21,7 @@ import time
 
 import pyarrow as pa
 
-from kairos.app.metrics import rss_bytes
+from kairos.app.process import rss_bytes
 from kairos.errors import Unavailable
 from kairos.storage.wal import backlog_bytes
 

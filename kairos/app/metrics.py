@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import resource
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -64,6 +63,7 @@ from sanic.response import HTTPResponse, raw
 from kairos._hist import LATENCY_BOUNDS
 from kairos._hist import Hist as _Hist
 from kairos.app.otlp import OtlpPush, otlp_enabled
+from kairos.app.process import alive, rss_bytes
 from kairos.logs import TRACE
 from kairos.storage.wal import backlog_bytes, wal_disk_bytes
 from kairos.storage.writer import read_status
@@ -83,26 +83,6 @@ QUERY_ROUTES = ("/api/v1/datapoints/query", "/api/v1/datapoints/query/tags")
 
 def metrics_dir(data_dir: str) -> str:
     return os.path.join(data_dir, "metrics")
-
-
-def rss_bytes(pid: int | str = "self") -> int | None:
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        if pid == "self":  # not Linux: peak RSS is the best we have (KiB on Linux, B on macOS)
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -204,7 +184,7 @@ def load_snapshots(data_dir: str) -> list[dict]:
             pid = int(name[:-5])
         except ValueError:
             continue
-        if not _alive(pid):
+        if not alive(pid):
             with contextlib.suppress(OSError):
                 os.remove(path)
             continue

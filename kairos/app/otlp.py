@@ -34,6 +34,8 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExp
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
 
+from kairos.app.process import rss_bytes
+
 __all__ = ["OtlpPush", "otlp_enabled"]
 
 log = logging.getLogger("kairos.metrics")
@@ -56,8 +58,6 @@ class OtlpPush:
 
     def __init__(self, state: Callable[[], object], env: Mapping[str, str] = os.environ) -> None:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-        from kairos.app.metrics import rss_bytes
 
         self._state = state
         delta, cumulative = AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE

@@ -114,3 +114,31 @@ def test_cli_reports_invalid_configuration(capsys) -> None:
 
     assert main(["serve", "--workers", "0"]) == 2
     assert "workers: must be between 1 and 256, got 0" in capsys.readouterr().err
+
+
+def test_allocator_setting(tmp_path: Path) -> None:
+    assert load(env={}).allocator == "malloc"
+    assert load(env={"KAIROSDB_ALLOCATOR": "jemalloc"}).allocator == "jemalloc"
+    assert load(env={"KAIROSDB_ALLOCATOR": "jemalloc"}, allocator="malloc").allocator == "malloc"
+    y = tmp_path / "k.yaml"
+    y.write_text("allocator: glibc\n")
+    with pytest.raises(ConfigError, match=r"^allocator: malloc or jemalloc, got 'glibc'$"):
+        load(str(y), env={})
+
+
+def test_every_setting_is_declared_once() -> None:
+    from dataclasses import fields
+
+    from kairos.config import ENV, SETTINGS, Config
+
+    assert list(SETTINGS) == [f.name for f in fields(Config)]
+    for s in SETTINGS.values():
+        assert s.doc, s.name
+        assert s.key.replace(".", "_") == s.name
+        assert s.default == getattr(Config(), s.name)
+    assert ENV["KAIROSDB_BIND_ADDRESS"] == ("host", "port")
+    assert ENV["KAIROSDB_MAX_BATCH_SIZE"] == ("ingestion_max_batch_size",)
+    assert all(var.startswith("KAIROSDB_") for var in ENV)
+    # Direct construction is validated by the same checks as loading.
+    with pytest.raises(ConfigError, match=r"^cassandra.row_width: must be positive, got 0$"):
+        Config(cassandra_row_width=0).validate()

@@ -11,7 +11,7 @@ from kairos import cli, config
 from kairos.app.health import bp as health_bp
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
-KNOWN_ENV = set(config._ENV) | {
+KNOWN_ENV = set(config.ENV) | {
     "KAIROSDB_BIND_ADDRESS",
     "KAIROSDB_QUERY_BIND_ADDRESS",
 }

@@ -1,0 +1,72 @@
+"""The ``kairos`` command: options from the config declarations, the optional ``perf`` extra."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kairos.cli import PERF_EXTRA, _parser, main
+from kairos.config import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_serve_does_not_import_the_perf_extra(tmp_path: Path) -> None:
+    # What `kairos serve` imports up to serving: the CLI, its parser, the config and the app.
+    code = f"""
+import sys
+import kairos.cli
+from kairos.config import load
+args = kairos.cli._parser().parse_args(["serve", "--data-dir", {str(tmp_path)!r}])
+cfg = load(env={{}}, data_dir=args.data_dir)
+from kairos.app.factory import create_app
+create_app(cfg)
+print(sorted({{m.split(".")[0] for m in sys.modules}} & {set(PERF_EXTRA)!r}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("missing", PERF_EXTRA)
+@pytest.mark.parametrize("argv", [["perf", "list"], ["perf", "run", "--help"]])
+def test_perf_without_the_extra_is_one_clear_line(monkeypatch, capsys, missing, argv) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # find_spec -> None, import -> ImportError
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "kairos perf needs the perf extra: pip install 'kairos[perf]'\n"
+    assert captured.out == ""
+
+
+def test_options_come_from_the_declarations(capsys) -> None:
+    args = _parser().parse_args(["query", "--port", "9", "--allocator", "jemalloc"])
+    assert (args.port, args.allocator, args.workers) == (9, "jemalloc", None)
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve", "--help"])
+    out = capsys.readouterr().out
+    for s in SETTINGS.values():
+        if s.option:
+            assert s.option in out
+    assert "KAIROSDB_HTTP_WORKERS" in out
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["query", "--help"])
+    assert "KAIROSDB_QUERY_BIND_ADDRESS; default 0.0.0.0" in " ".join(
+        capsys.readouterr().out.split()
+    )
+
+
+def test_an_unknown_allocator_is_a_configuration_error(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("KAIROSDB_ALLOCATOR", "tcmalloc")
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err == (
+        "kairos: invalid configuration: KAIROSDB_ALLOCATOR: malloc or jemalloc, got 'tcmalloc'\n"
+    )
