@@ -15,11 +15,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol, cast
 
 from sanic import Sanic
 
 from kairos.config import Config
-from kairos.ingest.telnet import FeedResult, TelnetSession
+from kairos.ingest.telnet import FeedResult, LineFramer, TelnetSession
 from kairos.storage.records import encode_batch
 
 __all__ = ["LineProtocol", "LineStats", "register_line_listeners"]
@@ -38,11 +39,19 @@ class LineStats:
     connections: int = 0
 
 
+class _Session(Protocol):
+    """One connection's parser: ``TelnetSession`` or ``GraphiteSession``."""
+
+    framer: LineFramer
+
+    def feed(self, data: bytes) -> FeedResult: ...
+
+
 @dataclass
 class _Listener:
     name: str
     app: Sanic
-    session_factory: Callable[[], object]
+    session_factory: Callable[[], _Session]
     stats: LineStats
     server: asyncio.AbstractServer | None = None
     transports: set[asyncio.Transport] = field(default_factory=set)
@@ -58,10 +67,11 @@ class LineProtocol(asyncio.Protocol):
         self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # a stream server's connections are (read-write) Transports
+        self.transport = t = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.listener.transports.add(self.transport)
+        self.listener.transports.add(t)
         self.listener.stats.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -69,7 +79,7 @@ class LineProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self._handle(self.session.feed(data))  # type: ignore[attr-defined]
+            self._handle(self.session.feed(data))
         except Exception:
             log.exception("%s %s: failed to process a read", self.listener.name, self.peer)
 
@@ -95,7 +105,7 @@ class LineProtocol(asyncio.Protocol):
                 self.peer,
                 res.dropped,
                 self.session.framer.max_line,
-            )  # type: ignore[attr-defined]
+            )
             stats.dropped_long_lines += res.dropped
         for reply in res.replies:
             if self.transport is not None and not self.transport.is_closing():
@@ -106,7 +116,7 @@ def register_line_listeners(app: Sanic, config: Config) -> None:
     """Start the telnet and Graphite listeners with each worker; a port of 0 disables one."""
     from kairos.ingest.graphite import GraphiteSession
 
-    specs: list[tuple[str, int, Callable[[], object]]] = []
+    specs: list[tuple[str, int, Callable[[], _Session]]] = []
     if config.telnet_port:
         specs.append(("telnet", config.telnet_port, partial(TelnetSession, config.version)))
     if config.graphite_port:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -77,6 +78,7 @@ class _PairsDict(dict):
     """A decoded object that remembers keys it saw twice (Gson rejects those in tag maps)."""
 
     __slots__ = ("duplicates",)
+    duplicates: list[str]
 
 
 def _pairs_hook(pairs: list[tuple[str, object]]) -> _PairsDict:
@@ -244,7 +246,7 @@ def _gson_long(v: object, path: str, bits: int = 64) -> int | None:
             except ValueError:
                 raise Fatal(f"Expected {what} but was {v} at path {path}") from None
     else:
-        r = v  # type: ignore[assignment]
+        r = cast("int | float", v)  # the JSON decoder's numbers
     if isinstance(r, float) and (not r.is_integer()):
         raise Fatal(f"Expected {what} but was {v} at path {path}")
     r = int(r)
@@ -309,10 +311,10 @@ def _not_null_or_empty_json(errors: list[str], name: str, value: object) -> bool
 def _process_metric(obj: object, index: int, b: BatchBuilder, errors: list[str]) -> None:
     path = f"$[{index}]"
     if not isinstance(obj, dict):
-        kind = (
+        found = (
             "BEGIN_ARRAY" if isinstance(obj, list) else ("NULL" if obj is None else "a primitive")
         )
-        raise Fatal(f"Expected BEGIN_OBJECT but was {kind} at path {path}")
+        raise Fatal(f"Expected BEGIN_OBJECT but was {found} at path {path}")
     name = _gson_string(obj.get("name", MISSING), path + ".name")
     ts_field = _gson_long(obj.get("timestamp", MISSING), path + ".timestamp")
     time_field = _gson_long(obj.get("time", MISSING), path + ".time")
@@ -358,6 +360,7 @@ def _process_metric(obj: object, index: int, b: BatchBuilder, errors: list[str])
         return
 
     metric = name if name is not None else ""
+    # skip_validate lets a null tag value through unchecked, as before
     sorted_tags = java_sorted_tags(tags)  # type: ignore[arg-type]
     if timestamp is not None and value is not MISSING:
         r = _single_point(value, mtype, ctx, b, errors)
@@ -545,6 +548,6 @@ def _convert_datapoints(
         b.add(np.full(m, sid, np.int32), ts, words)
         return
     sids = np.empty(m, np.int32)
-    for kind in np.nonzero(present)[0]:
-        sids[kinds == kind] = b.series_id(metric, tags, int(kind), ttl)
+    for k in np.nonzero(present)[0]:
+        sids[kinds == k] = b.series_id(metric, tags, int(k), ttl)
     b.add(sids, ts, words)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -218,6 +219,7 @@ def parse_line(words: list[str]) -> Point:
     ts = parse_strict_long(words[2])
     if cmd == "put" and ts < SECONDS_LIMIT:
         ts = java_long(ts * 1000)
+    value: int | str
     if cmd == "puts":
         kind, value = STRING, words[3]
     else:
@@ -239,7 +241,8 @@ def points_batch(points: list[Point]) -> Batch:
     for p in points:
         sids.append(bb.series_id(p.metric, p.tags, p.kind, p.ttl))
         tss.append(p.ts)
-        vals.append(bb.add_object(p.value) if p.kind == STRING else p.value)
+        # only parse_line makes STRING points, and their value is the str
+        vals.append(bb.add_object(cast(str, p.value)) if p.kind == STRING else p.value)
     bb.add(
         np.asarray(sids, dtype=np.int32),
         np.asarray(tss, dtype=np.int64),

@@ -99,8 +99,8 @@ class Batch:
             [
                 pa.array(
                     [
-                        o.encode("utf-8", "surrogatepass") if s else o
-                        for o, s in zip(self.objects, is_str, strict=True)
+                        o.encode("utf-8", "surrogatepass") if isinstance(o, str) else o
+                        for o in self.objects
                     ],
                     pa.binary(),
                 ),

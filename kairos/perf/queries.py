@@ -37,7 +37,9 @@ def write_dataset(url: str, run_id: str, seed: int, hosts: int, hours: float) ->
     n = int(hours * 360)
     start_ms = end_ms - (n - 1) * 10_000
     ts = (start_ms + np.arange(n, dtype=np.int64) * 10_000).tolist()
-    bodies, body, in_body = [], [], 0
+    bodies: list[list[dict]] = []
+    body: list[dict] = []
+    in_body = 0
     for h in range(hosts):
         vals = np.round(50 + np.cumsum(rng.normal(0, 1, n)), 2).tolist()
         tags = {

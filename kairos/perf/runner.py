@@ -25,6 +25,7 @@ import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -61,6 +62,8 @@ class RunResult:
 
 def _connect(url: str) -> http.client.HTTPConnection:
     u = urlparse(url)
+    if u.hostname is None:
+        raise ValueError(f"no host in URL {url!r}")
     return http.client.HTTPConnection(u.hostname, u.port or 80, timeout=60)
 
 
@@ -331,7 +334,7 @@ def run_scenario(
     display = _Progress(progress, scenario)
     results: dict[int, dict] = {}
     try:
-        build_s = []
+        build_s: list[float] = []
         while len(build_s) < n:
             kind, _, seconds = out.get(timeout=600)
             if kind == "ready":
@@ -369,7 +372,7 @@ def _monitor(scenario: Scenario, counters, clock, stop, display: _Progress) -> d
     first_mean = None
     prev = (0.0, 0.0, 0.0)
     next_step = start + step
-    ramp = {"break_concurrency": None, "break_reason": None, "steps": []}
+    ramp: dict[str, Any] = {"break_concurrency": None, "break_reason": None, "steps": []}
     while time.time() < end and not stop.is_set():
         time.sleep(0.25)
         now = time.time()
@@ -411,7 +414,17 @@ def _monitor(scenario: Scenario, counters, clock, stop, display: _Progress) -> d
     return ramp if scenario.ramp else {}
 
 
-def _measure(url, scenario, seed, run_id, base_ms, started_at, results, ramp, drain_timeout):
+def _measure(
+    url: str,
+    scenario: Scenario,
+    seed: int,
+    run_id: str,
+    base_ms: int,
+    started_at: float,
+    results: dict[int, dict],
+    ramp: dict,
+    drain_timeout: float,
+) -> RunResult:
     ks = sorted(results)
     t = np.concatenate([np.frombuffer(results[k]["t"], np.float64) for k in ks])
     lat = np.concatenate([np.frombuffer(results[k]["latency"], np.float64) for k in ks])

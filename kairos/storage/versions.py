@@ -66,6 +66,7 @@ class WriteVersions:
         """The counter of ``metric``'s slot (0 while the writer has not created the file)."""
         if self._arr is None and not self._open():
             return 0
+        assert self._arr is not None  # _open() returned True: the file is mapped
         return int(self._arr[self.slot(metric)])
 
     def close(self) -> None:

@@ -96,9 +96,12 @@ class Points:
     def concat(parts: list[Points]) -> Points:
         if len(parts) == 1:
             return parts[0]
-        objs = None
+        objs: list[bytes] | None = None
         if parts[0].objs is not None:
-            objs = [o for p in parts for o in p.objs]
+            objs = []
+            for p in parts:
+                assert p.objs is not None  # the parts of one series are all of its kind
+                objs.extend(p.objs)
         return Points(
             np.concatenate([p.ts for p in parts]),
             np.concatenate([p.values for p in parts]),
@@ -116,11 +119,13 @@ def _encode_record(kind: int, pts: Points) -> bytes:
     elif kind == LONG:
         main = chunks.encode_chunk(ts, np.ascontiguousarray(pts.values, np.int64))
     else:
+        assert pts.objs is not None  # strings and histograms carry their bytes
         lengths = np.fromiter((len(o) for o in pts.objs), np.int64, len(pts.objs))
         main = chunks.encode_chunk(ts, lengths)
     out.append(RECORD.pack(kind, flags, len(main)))
     out.append(main)
     if kind in (STRING, HISTOGRAM):
+        assert pts.objs is not None
         blob = b"".join(pts.objs)
         out.append(U32.pack(len(blob)))
         out.append(blob)
