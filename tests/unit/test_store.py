@@ -63,10 +63,10 @@ def test_overwrite_newer_segment_wins_and_survives_compaction(tmp_path) -> None:
     w.write(batch('[{"name":"m","datapoints":[[2,20],[3,30]],"tags":{"h":"a"}}]'))
     assert read_all(w, "m")[(("h", "a"),)] == ([1, 2, 3], [1, 20, 30])
     w.compact()
-    assert len(w._manifest["segments"]) == 1
+    assert len(w._view.manifest["segments"]) == 1
     r = EmbeddedStore(str(tmp_path))
     assert read_all(r, "m")[(("h", "a"),)] == ([1, 2, 3], [1, 20, 30])
-    assert sorted(os.listdir(tmp_path / "segments")) == [w._manifest["segments"][0]["name"]]
+    assert sorted(os.listdir(tmp_path / "segments")) == [w._view.manifest["segments"][0]["name"]]
 
 
 def test_reader_sees_new_data_after_refresh(tmp_path) -> None:
@@ -135,7 +135,7 @@ def test_recovery_drops_orphans_and_unreferenced_series(tmp_path) -> None:
 
 
 def _block_path(tmp_path, w):
-    return tmp_path / "segments" / w._manifest["segments"][0]["name"]
+    return tmp_path / "segments" / w._view.manifest["segments"][0]["name"]
 
 
 def test_bit_flip_in_a_chunk_is_reported_by_name_when_read(tmp_path) -> None:
@@ -195,7 +195,7 @@ def test_size_tiered_compaction_keeps_newest_values(tmp_path) -> None:
     w = EmbeddedStore(str(tmp_path), writer=True, fanout=3)
     for i in range(10):
         w.write(batch(f'[{{"name":"m","datapoints":[[1,{i}],[{i + 10},{i}]],"tags":{{"h":"a"}}}}]'))
-    levels = [s["level"] for s in w._manifest["segments"]]
+    levels = [s["level"] for s in w._view.manifest["segments"]]
     assert levels == sorted(levels, reverse=True)  # older, bigger segments first
     assert len(levels) < 10
     ts, vals = read_all(EmbeddedStore(str(tmp_path)), "m")[(("h", "a"),)]
@@ -245,8 +245,8 @@ def test_compaction_drops_deleted_rows_and_forgets_tombstones(tmp_path) -> None:
     w.delete("m", lambda tags: True, 2, 3)
     w.write(batch('[{"name":"m","datapoints":[[3,30]],"tags":{"h":"a"}}]'))
     w.compact()
-    assert w._manifest["tombstones"] == []
-    assert w._manifest["segments"][0]["rows"] == 2
+    assert w._view.manifest["tombstones"] == []
+    assert w._view.manifest["segments"][0]["rows"] == 2
     assert read_all(EmbeddedStore(str(tmp_path)), "m")[(("h", "a"),)] == ([1, 3], [1, 30])
 
 
@@ -285,13 +285,13 @@ def test_retention_hides_old_points_and_compaction_drops_them(tmp_path, monkeypa
     w.write(batch('[{"name":"m","datapoints":[[9990000,3]],"tags":{"h":"a"}}]'))
     assert read_all(w, "m")[(("h", "a"),)] == ([9950000, 9990000], [2, 3])
     w.compact()
-    assert w._manifest["segments"][0]["rows"] == 2
+    assert w._view.manifest["segments"][0]["rows"] == 2
 
 
 def test_strings_histograms_and_ttls_survive_compaction(tmp_path, monkeypatch) -> None:
-    import kairos.storage.embedded.store as store_mod
+    import kairos.storage.embedded.compaction as compaction_mod
 
-    monkeypatch.setattr(store_mod, "COMPACTION_SERIES", 2)  # several merge windows
+    monkeypatch.setattr(compaction_mod, "COMPACTION_SERIES", 2)  # several merge windows
     w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
     hist = '{"boundaries":[1,2],"counts":[0,3,1]}'
     for i in range(3):
@@ -305,7 +305,7 @@ def test_strings_histograms_and_ttls_survive_compaction(tmp_path, monkeypatch) -
         )
     before = read_all(w, "m")
     w.compact()
-    assert len(w._manifest["segments"]) == 1
+    assert len(w._view.manifest["segments"]) == 1
     after = read_all(EmbeddedStore(str(tmp_path)), "m")
     assert after == before
     assert after[(("h", "a"),)] == ([0, 1, 2], ["s0", "s1", "s2"])
@@ -419,7 +419,7 @@ def test_read_equals_the_merged_reference(tmp_path, seed) -> None:
         b = a + int(rng.integers(0, 3000))
         got = {d.info.sid: (d.ts.tolist(), list(d.values)) for d in r.read(series, a, b)}
         now = time.time_ns() // 1_000_000
-        ref = r._read_merged(np.array([s.sid for s in series], np.int64), a, b, now)
+        ref = r._reader.read_merged(np.array([s.sid for s in series], np.int64), a, b, now)
         kinds = {s.sid: s.kind for s in series}
         want = {}
         for sid, (ts, vals) in ref.items():
