@@ -62,6 +62,7 @@ def _add_setting_options(p: argparse.ArgumentParser, defaults: dict, bind_env: s
             kwargs["choices"] = s.check.choices
         elif s.type in ("int", "float"):
             kwargs["type"] = int if s.type == "int" else float
+        assert s.option is not None  # _OPTIONS holds the settings that have one
         p.add_argument(s.option, **kwargs)
 
 

@@ -179,6 +179,12 @@ class Setting:
     type: str = ""
     default: Any = None
 
+    def parser(self, from_env: bool = False) -> Callable[[str, Any], Any]:
+        """How a value of this setting is parsed (from the environment: ``parse_env`` if any)."""
+        p = (self.parse_env if from_env else None) or self.parse
+        assert p is not None, self.name  # _declarations gives every setting a parser
+        return p
+
 
 def setting(
     default: Any,
@@ -597,14 +603,14 @@ def load(
         for key, value in _read_yaml(path).items():
             if key not in SETTINGS:
                 raise ConfigError(f"{path}: unknown key {key!r}")
-            _set(cfg, SETTINGS[key], value, key, SETTINGS[key].parse)
+            _set(cfg, SETTINGS[key], value, key, SETTINGS[key].parser())
     env = os.environ if env is None else env
     for s in SETTINGS.values():
         for var in s.env:
             if env.get(var) not in (None, ""):
-                _set(cfg, s, env[var], var, s.parse_env or s.parse)
+                _set(cfg, s, env[var], var, s.parser(from_env=True))
     for name, value in overrides.items():
         if value is not None:
             s = SETTINGS[name]
-            _set(cfg, s, value, s.option or f"--{name.replace('_', '-')}", s.parse)
+            _set(cfg, s, value, s.option or f"--{name.replace('_', '-')}", s.parser())
     return cfg.validate()

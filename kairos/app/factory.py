@@ -21,6 +21,7 @@ import os
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 
 from sanic import HTTPResponse, Request, Sanic
@@ -106,7 +107,13 @@ def create_app(config: Config) -> Sanic:
 
 
 # Set by ``serve`` in the main process: where the draining flag goes and how long to wait.
-_drain: dict[str, object] = {"flag": None, "delay": 0.0}
+@dataclass
+class _Drain:
+    flag: str | None = None
+    delay: float = 0.0
+
+
+_drain = _Drain()
 
 
 def _write_draining_flag(path: str) -> None:
@@ -173,7 +180,7 @@ def _defer_signals_during_startup() -> None:
                 log.info("second shutdown signal: not waiting for the load balancer delay")
             shutdown_signal(self, self._kairos_drain_signum, frame)
             return
-        flag, delay = _drain["flag"], float(_drain["delay"] or 0)
+        flag, delay = _drain.flag, _drain.delay
         if getattr(self, "_shutting_down", False) or flag is None:
             shutdown_signal(self, signum, frame)
             return
@@ -198,9 +205,10 @@ def _defer_signals_during_startup() -> None:
         self._kairos_drain_timer.daemon = True
         self._kairos_drain_timer.start()
 
-    WorkerManager.wait_for_ack = patched_wait
-    WorkerManager.shutdown_signal = patched_signal
-    WorkerManager._kairos_deferred_signals = True
+    # Patching a third-party class: setattr, as mypy forbids assigning to methods.
+    setattr(WorkerManager, "wait_for_ack", patched_wait)  # noqa: B010
+    setattr(WorkerManager, "shutdown_signal", patched_signal)  # noqa: B010
+    setattr(WorkerManager, "_kairos_deferred_signals", True)  # noqa: B010
 
 
 def serve(config: Config) -> None:
@@ -208,7 +216,7 @@ def serve(config: Config) -> None:
     os.makedirs(config.data_dir, exist_ok=True)
     flag = draining_flag_path(config.data_dir)
     _remove_draining_flag(flag)  # left by a server that died during its shutdown
-    _drain.update(flag=flag, delay=config.health_lb_delay_seconds)
+    _drain.flag, _drain.delay = flag, float(config.health_lb_delay_seconds)
     _defer_signals_during_startup()
     loader = AppLoader(factory=partial(create_app, config))
     app = loader.load()

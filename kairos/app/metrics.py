@@ -171,7 +171,7 @@ def record_read(request: Request, seconds: float) -> None:
 def load_snapshots(data_dir: str) -> list[dict]:
     """Every live worker's snapshot; files of dead processes are removed."""
     d = metrics_dir(data_dir)
-    out = []
+    out: list[dict] = []
     try:
         names = os.listdir(d)
     except FileNotFoundError:
@@ -287,7 +287,11 @@ def aggregate(app: Sanic) -> _Aggregate:
         for key, name in _SUMMED.items():
             c[name][()] = c[name].get((), 0) + s.get(key, 0)
         for route, method, klass, n in s.get("http", ()):
-            k = (("route", route), ("method", method), ("status_class", klass))
+            k: tuple[tuple[str, str], ...] = (
+                ("route", route),
+                ("method", method),
+                ("status_class", klass),
+            )
             c["kairos_http_requests"][k] = c["kairos_http_requests"].get(k, 0) + n
         for route, hist in s.get("http_latency", {}).items():
             k = (("route", route),)

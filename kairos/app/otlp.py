@@ -31,7 +31,7 @@ from opentelemetry.sdk.metrics import (
     UpDownCounter,
 )
 from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+from opentelemetry.sdk.metrics.view import Aggregation, ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
 
 from kairos.app.process import rss_bytes
@@ -61,7 +61,7 @@ class OtlpPush:
 
         self._state = state
         delta, cumulative = AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE
-        temporality = {
+        temporality: dict[type, AggregationTemporality] = {
             Counter: delta,
             ObservableCounter: delta,
             Histogram: delta,
@@ -69,7 +69,7 @@ class OtlpPush:
             ObservableUpDownCounter: cumulative,
             ObservableGauge: cumulative,
         }
-        aggregation = {}
+        aggregation: dict[type, Aggregation] = {}
         if _truthy(env.get("OTEL_USE_EXPONENTIAL_HISTOGRAMS")):
             aggregation[Histogram] = ExponentialBucketHistogramAggregation()
         attrs = {

@@ -40,6 +40,7 @@ import numpy as np
 from kairos._native import crc
 from kairos.errors import CorruptFile
 from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING
+from kairos.model.java import LONG_MAX, LONG_MIN
 from kairos.storage._fs import fsync_dir
 from kairos.storage.embedded import chunks
 
@@ -322,7 +323,7 @@ class Block:
             if not len(sel):
                 continue
             try:
-                ts, vals = chunks.decode_chunks(self.payloads(idx[sel]), -(1 << 63), (1 << 63) - 1)
+                ts, vals = chunks.decode_chunks(self.payloads(idx[sel]), LONG_MIN, LONG_MAX)
             except ValueError as e:
                 raise CorruptFile(self.path, f"undecodable chunk: {e}") from None
             counts = idx["count"][sel].astype(np.int64)

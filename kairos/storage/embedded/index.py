@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 
 import numpy as np
 import orjson
@@ -145,8 +146,8 @@ class SeriesIndex:
             sids = ids if sids is None else np.intersect1d(sids, ids, assume_unique=True)
             if not len(sids):
                 return []
-        ids = self.by_metric.get(metric, ()) if sids is None else sids.tolist()
-        return [self.series[s] for s in ids if s not in self.dead]
+        found: Iterable[int] = self.by_metric.get(metric, []) if sids is None else sids.tolist()
+        return [self.series[s] for s in found if s not in self.dead]
 
 
 def truncate_log(path: str, count: int) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from kairos.errors import CorruptFile
 from kairos.model.batch import DOUBLE, LONG, STRING
+from kairos.model.java import LONG_MAX, LONG_MIN
 from kairos.storage.embedded import chunks
 from kairos.storage.embedded.blocks import Points
 from kairos.storage.embedded.manifest import seg_number
@@ -29,10 +30,10 @@ from kairos.storage.protocol import SeriesData, SeriesInfo
 
 __all__ = ["Reader", "merge_parts"]
 
-MIN_TS, MAX_TS = -(1 << 63), (1 << 63) - 1
+MIN_TS, MAX_TS = LONG_MIN, LONG_MAX
 
 
-def merge_parts(parts: list[tuple[Points, int]]) -> tuple[Points, np.ndarray]:
+def merge_parts(parts: list[tuple[Points, int]]) -> tuple[Points, np.ndarray | np.int64]:
     """One series' points from several blocks (oldest first): sorted, one per timestamp, the
     newest block's point winning; also each point's block number (a scalar for one block)."""
     if len(parts) == 1:
@@ -136,6 +137,7 @@ class Reader:
             if info.kind == STRING:
                 values = [o.decode("utf-8", "surrogatepass") for o in values]
             elif info.kind == DOUBLE:
+                assert isinstance(values, np.ndarray)  # numbers merge as int64 words
                 values = values.view(np.float64)
             out.append(SeriesData(info, ts, values))
         return out
@@ -241,7 +243,7 @@ class Reader:
 
     # -- hidden points ---------------------------------------------------------------------
 
-    def visible(self, sid: int, pts: Points, numbers: np.ndarray, now: int) -> Points:
+    def visible(self, sid: int, pts: Points, numbers: np.ndarray | np.int64, now: int) -> Points:
         """Drop points hidden by tombstones, expired by TTL or past the retention."""
         tombstones = self.view.manifest.get("tombstones")
         if not self.retention_ms and not tombstones and not pts.expires.any():
@@ -254,7 +256,7 @@ class Reader:
             keep &= ~hidden
         return pts if keep.all() else pts.take(np.flatnonzero(keep))
 
-    def hidden(self, sid: int, ts: np.ndarray, numbers: np.ndarray) -> np.ndarray | None:
+    def hidden(self, sid: int, ts: np.ndarray, numbers: np.ndarray | np.int64) -> np.ndarray | None:
         """Points hidden by tombstones (None when no tombstone touches ``sid``)."""
         mask = None
         for tomb in self.view.manifest.get("tombstones", ()):

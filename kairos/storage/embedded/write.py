@@ -78,7 +78,11 @@ class BatchWriter:
         next block; returns the manifest naming it and checkpointing ``wal_positions``."""
         index = self.index
         new_series: list[bytes] = []
-        sids_parts, ts_parts, val_parts, exp_parts, obj_parts = [], [], [], [], []
+        sids_parts: list[np.ndarray] = []
+        ts_parts: list[np.ndarray] = []
+        val_parts: list[np.ndarray] = []
+        exp_parts: list[np.ndarray] = []
+        obj_parts: list[list | None] = []
         for b in batches:
             if not len(b):
                 continue
@@ -102,9 +106,9 @@ class BatchWriter:
                 kinds = b.kinds[b.series]
                 objmask = (kinds == STRING) | (kinds == HISTOGRAM)
                 objs: list = [None] * len(b)
-                for i in np.nonzero(objmask)[0]:
-                    o = b.objects[b.values[i]]
-                    objs[i] = o.encode("utf-8", "surrogatepass") if isinstance(o, str) else o
+                for j in np.nonzero(objmask)[0]:
+                    o = b.objects[b.values[j]]
+                    objs[j] = o.encode("utf-8", "surrogatepass") if isinstance(o, str) else o
                 obj_parts.append(objs)
             else:
                 obj_parts.append(None)
@@ -113,7 +117,7 @@ class BatchWriter:
         segments = list(manifest["segments"])
         next_seg = manifest["next_segment"]
         if sids_parts:
-            obj_col = None
+            obj_col: list | None = None
             if any(p is not None for p in obj_parts):
                 obj_col = []
                 for p, t in zip(obj_parts, ts_parts, strict=True):
