@@ -115,16 +115,24 @@ def describe(e: BaseException) -> str:
         kind = (
             "read" if isinstance(e, ReadTimeout) else "write" if isinstance(e, WriteTimeout) else ""
         )
-        replicas = _replicas(e.received_responses, e.required_responses, "answered")
+        replicas = (
+            f": {e.received_responses} of {e.required_responses} replicas answered"
+            if e.received_responses is not None and e.required_responses is not None
+            else ""
+        )
         return (
             f"Cassandra did not answer in time ({kind + ' ' if kind else ''}timeout at "
             f"consistency {level(e.consistency)}{replicas}){RETRY}"
         )
     if isinstance(e, ReplicasUnavailable):
-        replicas = _replicas(e.alive_replicas, e.required_replicas, "alive")
+        alive = (
+            f" ({e.alive_replicas} alive, {e.required_replicas} required)"
+            if e.alive_replicas is not None and e.required_replicas is not None
+            else ""
+        )
         return (
             "Cassandra is unavailable: too few replicas alive for consistency "
-            f"{level(e.consistency)}{replicas}{RETRY}"
+            f"{level(e.consistency)}{alive}{RETRY}"
         )
     if isinstance(e, CoordinationFailure):
         kind = (
@@ -154,12 +162,6 @@ def describe(e: BaseException) -> str:
     if isinstance(e, ErrorMessage):
         return f"Cassandra failed the request: {e.summary}: {e.message}"
     return "Cassandra failed the request (the server log has the driver's details)"
-
-
-def _replicas(got: object, needed: object, what: str) -> str:
-    if got is None or needed is None:
-        return ""
-    return f": {got} of {needed} replicas {what}"
 
 
 _SERVER_MESSAGE = re.compile(r'message="(.*)"', re.S)
