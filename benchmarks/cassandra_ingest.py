@@ -34,7 +34,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from kairos.config import load
 from kairos.ingest.parser import parse_datapoints
 from kairos.storage.cassandra import codec
-from kairos.storage.cassandra.store import BATCH_ROWS, CassandraStore
+from kairos.storage.cassandra.store import CassandraStore
+from kairos.storage.cassandra.write import BATCH_ROWS
 
 SERIES = 100
 PER_SERIES = 100

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "CALENDAR_UNITS",
+    "CHAR_MAX",
     "FIXED_UNIT_MS",
     "LONG_MAX",
     "LONG_MIN",
@@ -27,6 +28,8 @@ LONG_MIN = -(1 << 63)
 """``Long.MIN_VALUE``."""
 LONG_MAX = (1 << 63) - 1
 """``Long.MAX_VALUE``."""
+CHAR_MAX = "\uffff"
+"""``Character.MAX_VALUE``: KairosDB's upper bound for a key prefix (``[p, p + CHAR_MAX)``)."""
 
 TIME_UNITS = ("MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS", "WEEKS", "MONTHS", "YEARS")
 """KairosDB's ``TimeUnit`` enum names, in its order."""

@@ -116,9 +116,9 @@ def test_existing_pre_13_data_means_legacy(cassandra_contact_points, tmp_path) -
 def test_series_maps_are_bounded(cassandra_contact_points, tmp_path, monkeypatch) -> None:
     """A query service keeps at most SERIES_CACHE series between queries; a series pushed out
     is found again by the read that needs it, with every point."""
-    from kairos.storage.cassandra import store as store_mod
+    from kairos.storage.cassandra import index as index_mod
 
-    monkeypatch.setattr(store_mod, "SERIES_CACHE", 2)
+    monkeypatch.setattr(index_mod, "SERIES_CACHE", 2)
     ks = f"kairos_lru_{uuid.uuid4().hex[:8]}"
     store = CassandraStore(_config(cassandra_contact_points, tmp_path, ks), writer=True)
     try:
@@ -131,9 +131,9 @@ def test_series_maps_are_bounded(cassandra_contact_points, tmp_path, monkeypatch
         store.write_many([parse_datapoints(body).batch])
         series = store.find_series("m", {})
         assert len(series) == 5
-        assert len(store._infos) <= 2 and len(store._rows) <= 2
+        assert len(store.index._infos) <= 2 and len(store.index._rows) <= 2
         got = {dict(d.info.tags)["h"]: d.values.tolist() for d in store.read(series, 0, 2**62)}
         assert got == {str(i): [i, i + 1] for i in range(5)}
-        assert len(store._infos) <= 2 and len(store._rows) <= 2
+        assert len(store.index._infos) <= 2 and len(store.index._rows) <= 2
     finally:
         store.close()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from kairos.errors import CorruptFile
 from kairos.storage._frame import encode_frame, iter_frames
-from kairos.storage.metadata import EmbeddedMetadata
+from kairos.storage.embedded.metadata import EmbeddedMetadata
 
 
 @pytest.fixture
@@ -124,3 +127,36 @@ def test_corrupt_file_is_named(tmp_path, damage) -> None:
     with pytest.raises(CorruptFile):  # a writer does not paper over it either
         fresh.set_value("svc", "sk", "k", "new")
     fresh.close()
+
+
+def test_an_embedded_worker_never_imports_cassandra(tmp_path) -> None:
+    """The worker's and the writer's entry points open an embedded store and its metadata
+    without importing the Cassandra backend or the driver."""
+    script = """
+import sys
+from kairos.app.state import WorkerState
+from kairos.config import load
+from kairos.storage import open_store
+
+config = load(env={"KAIROSDB_DATA_DIR": sys.argv[1]})
+writer = open_store(config, writer=True)
+state = WorkerState.open(config)
+state.metadata.set_value("svc", "sk", "k", "v")
+assert state.metadata.get_value("svc", "sk", "k") == "v"
+state.metadata.close()
+print(sorted(m for m in sys.modules if m == "cassandra" or m.startswith("kairos.storage.cassandra")))
+"""
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "[]"
