@@ -86,7 +86,7 @@ def describe(e: BaseException) -> str:
     from cassandra.protocol import RequestValidationException as RefusedMessage
 
     def level(value: object) -> str:
-        return ConsistencyLevel.value_to_name.get(value, str(value))  # type: ignore[arg-type]
+        return ConsistencyLevel.value_to_name.get(value, str(value))
 
     login = (
         "Cassandra refused the login: check cassandra.username and cassandra.password "

@@ -86,7 +86,7 @@ class SeriesIndex:
 
     def all_tags(self) -> list[tuple[str, str]]:
         """Every (name, value) tag pair of every metric (a full index walk)."""
-        pairs = set()
+        pairs: set[tuple[str, str]] = set()
         for metric in self.metric_names():
             for info in self.find_series(metric, {}):
                 pairs.update(info.tags)
@@ -190,7 +190,10 @@ class SeriesIndex:
         out: dict[tuple, dict[str, set[int]]] = {}
         for rk in self.row_keys(metric, start, end):
             if rk.data_type == codec.LEGACY_TYPE:
-                kinds = (LONG, DOUBLE)  # one legacy row holds both; the column's low bit says
+                kinds: tuple[int, ...] = (
+                    LONG,
+                    DOUBLE,
+                )  # one legacy row holds both; the column's low bit says
             elif rk.data_type in KINDS:
                 kinds = (KINDS[rk.data_type],)
             else:

@@ -68,13 +68,13 @@ class PointReader:
                     plan.append((i, dt, rt))
                     items.append((stmt, (key, lo_col, hi_col, *extra)))
         results = self.ks.execute(items, self.simultaneous, READ)
-        parts: dict[int, list[tuple[np.ndarray, object]]] = {}
-        for (i, dt, rt), rows in zip(plan, results, strict=True):
-            rows = list(rows)
-            if not rows:
+        parts: dict[int, list[tuple[np.ndarray, np.ndarray | list]]] = {}
+        for (i, dt, rt), result in zip(plan, results, strict=True):
+            cells = list(result)
+            if not cells:
                 continue
-            cols = [r[0] for r in rows]
-            vals = [r[1] for r in rows]
+            cols = [r[0] for r in cells]
+            vals = [r[1] for r in cells]
             ts, values = self._decode(series[i].kind, dt, rt, cols, vals)
             keep = (ts >= start) & (ts <= end)
             if not keep.all():
@@ -99,7 +99,7 @@ class PointReader:
 
     def _decode(
         self, kind: int, data_type: str, row_time: int, cols: list, vals: list
-    ) -> tuple[np.ndarray, object]:
+    ) -> tuple[np.ndarray, np.ndarray | list]:
         unit = self.ks.spec.unit
         if data_type == codec.LEGACY_TYPE:
             ts, is_double, longs, doubles = codec.decode_legacy(cols, vals, row_time)
@@ -115,10 +115,12 @@ class PointReader:
         return ts, [bytes(v) for v in vals]
 
 
-def _assemble(info: SeriesInfo, parts: list[tuple[np.ndarray, object]]) -> SeriesData:
+def _assemble(info: SeriesInfo, parts: list[tuple[np.ndarray, np.ndarray | list]]) -> SeriesData:
     ts = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
     if isinstance(parts[0][1], np.ndarray):
-        values: object = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+        values: np.ndarray | list = (
+            np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+        )
     else:
         values = [v for p in parts for v in p[1]]
     if len(ts) > 1 and not (np.diff(ts) > 0).all():

@@ -14,6 +14,7 @@ import itertools
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -242,7 +243,7 @@ class PointWriter:
             "DELETE FROM {ks}.row_key_time_index USING TIMESTAMP ? WHERE metric = ? "
             "AND table_name = 'data_points' AND row_time = ?"
         )
-        items = []
+        items: list[tuple[Any, tuple]] = []
         touched = 0
         partial: list[codec.RowKey] = []
         whole: list[codec.RowKey] = []

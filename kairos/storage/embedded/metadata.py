@@ -26,6 +26,7 @@ import fcntl
 import os
 import threading
 import time
+from typing import BinaryIO
 
 import orjson
 
@@ -51,7 +52,9 @@ class EmbeddedMetadata:
         self.path = os.path.join(self.dir, self.FILE)
         self.lock_path = os.path.join(self.dir, self.LOCK)
         self._mutex = threading.Lock()  # worker threads of one process
-        self._file = None  # the open file the cache was parsed from (pins its inode)
+        self._file: BinaryIO | None = (
+            None  # the open file the cache was parsed from (pins its inode)
+        )
         self._entries: _Entries = {}
 
     # -- reading ------------------------------------------------------------------------------
