@@ -53,8 +53,9 @@ reads (``bins`` + numeric ``precision`` => heatmap), plus the lossless direct fo
   round-trips exactly: the keys are the bins' keys and ``precision`` is ``p`` (the smallest
   one, keys truncated to it, if the buckets mix precisions; 52 if there are no such bins).
 * other (explicit-boundary) histograms: one entry per non-empty bucket, keyed by its lower
-  edge (bucket 0: ``min``, or its upper boundary when ``min`` is unknown; entries whose keys
-  coincide add up), with ``precision`` 52, i.e. the keys are exact.  The plugin draws each
+  edge (bucket 0: ``min``, or the double just below its upper boundary when ``min`` is unknown
+  or equal to it, so every bucket keeps its own entry), with ``precision`` 52, i.e. the keys
+  are exact.  The plugin draws each
   entry as a cell from the key up to the end of its 52-bit bin, so such histograms show as
   thin lines at their bucket lower edges; the exact buckets are in ``boundaries``/``counts``.
 
@@ -224,13 +225,17 @@ def _java_double_str(x: float) -> str:
 
 
 def _lower_edges(h: Histogram) -> npt.NDArray[np.float64]:
-    """Lower edge of every bucket, shape (n + 1,): bucket 0 starts at ``min`` (its upper
-    boundary when ``min`` is unknown)."""
+    """A distinct key for every bucket, shape (n + 1,): bucket ``i > 0`` is keyed by its lower
+    edge ``boundaries[i - 1]``; bucket 0, ``(-inf, boundaries[0]]``, by ``min`` when that lies
+    below ``boundaries[0]``, else (``min`` unknown, or exactly on the boundary) by the double
+    just below ``boundaries[0]``, so it never shares bucket 1's key."""
     b = h.boundaries
     if b.shape[0] == 0:
         first = next((v for v in (h.min, h.max) if math.isfinite(v)), 0.0)
+    elif math.isfinite(h.min) and h.min < b[0]:
+        first = float(h.min)
     else:
-        first = min(h.min, float(b[0])) if math.isfinite(h.min) else float(b[0])
+        first = math.nextafter(float(b[0]), -math.inf)
     return np.concatenate([[first], b])
 
 
@@ -246,7 +251,7 @@ def value_json(h: Histogram) -> dict[str, Any]:
         keys, counts = _sum_by_key(_truncate(keys, precision), counts)
     else:
         nz = np.flatnonzero(h.counts)
-        keys, counts = _sum_by_key(_lower_edges(h)[nz], h.counts[nz])
+        keys, counts = _lower_edges(h)[nz], h.counts[nz]  # distinct, ascending
         precision = MAX_PRECISION
     out: dict[str, Any] = {
         "bins": {

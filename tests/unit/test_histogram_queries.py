@@ -115,7 +115,8 @@ def test_explicit_histogram_bins_are_lower_edges_at_precision_52(store) -> None:
     put(store, "h", [[1, prom], [2, direct]])
     (a, b) = values(store, "h")
     assert a[1] == {
-        **bins({"1.0": 5, "5.0": 1}, 52, None, None, 20.0, 6),
+        # One entry per non-empty bucket: (-inf, 1] (min unknown) is keyed just below 1.
+        **bins({"0.9999999999999999": 2, "1.0": 3, "5.0": 1}, 52, None, None, 20.0, 6),
         "boundaries": [1.0, 5.0],
         "counts": [2, 3, 1],
         "total_count": 6,
@@ -124,6 +125,33 @@ def test_explicit_histogram_bins_are_lower_edges_at_precision_52(store) -> None:
     assert b[1]["bins"] == {"5.0E-4": 1, "2.0": 4}  # bucket 0 starts at min
     assert b[1]["precision"] == 52
     assert b[1]["sum"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        # The first-hour issue's two cases: bucket 0 and bucket 1 used to share the key 1.0.
+        (
+            {"boundaries": [1, 5], "counts": [2, 3, 4]},
+            {"0.9999999999999999": 2, "1.0": 3, "5.0": 4},
+        ),
+        (
+            {"buckets": [{"le": 1, "count": 2}, {"le": "+Inf", "count": 6}], "count": 6, "sum": 30},
+            {"0.9999999999999999": 2, "1.0": 4},
+        ),
+        # min exactly on the first boundary: still its own entry.
+        (
+            {"boundaries": [1, 5], "counts": [2, 3, 0], "min": 1, "max": 4},
+            {"0.9999999999999999": 2, "1.0": 3},
+        ),
+        ({"boundaries": [-2.5, 0], "counts": [1, 0, 2]}, {"-2.5000000000000004": 1, "0.0": 2}),
+    ],
+)
+def test_every_non_empty_bucket_has_its_own_bin(store, value, want) -> None:
+    put(store, "h", [[1, value]])
+    ((_, v),) = values(store, "h")
+    assert v["bins"] == want
+    assert sum(v["bins"].values()) == v["count"] == sum(v["counts"])
 
 
 # -- merge -------------------------------------------------------------------------------------
