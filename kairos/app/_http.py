@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import orjson
-from sanic import HTTPResponse
-from sanic.exceptions import SanicException
+from sanic import HTTPResponse, Request
+from sanic.exceptions import NotFound, SanicException
 from sanic.response import raw
 
 from kairos.errors import KairosError, Unavailable
@@ -17,6 +17,7 @@ __all__ = [
     "json_dumps",
     "json_response",
     "no_content",
+    "read_unused_body",
     "render_error",
 ]
 
@@ -75,6 +76,9 @@ def render_error(request_id: object, method: str, path: str, exc: BaseException)
         if exc.status_code >= 500:
             log.error("%s %s: %s", method, path, exc, exc_info=exc.__cause__)
         return error_response(exc.messages, exc.status_code, headers)
+    if isinstance(exc, NotFound):
+        # Sanic's router text drops the leading slash ("Requested URL  not found" for "/").
+        return error_response([f"Requested URL {path} not found"], 404)
     if isinstance(exc, SanicException):
         return error_response([str(exc)], exc.status_code)
     rid = str(request_id)
@@ -86,3 +90,17 @@ def render_error(request_id: object, method: str, path: str, exc: BaseException)
         500,
         {"X-Request-Id": rid},
     )
+
+
+async def read_unused_body(request: Request) -> None:
+    """Read the body of a GET, DELETE or HEAD request before its handler runs.
+
+    Some clients send one (python-kairosdb sends ``{}`` with every request); the handlers of
+    those methods ignore it, and Sanic would otherwise log an unformatted "body not consumed"
+    error for each such request.  The body is bounded by ``REQUEST_MAX_SIZE`` like any other.
+    """
+    if request.method in ("GET", "DELETE", "HEAD") and (
+        request.headers.get("content-length", "0") != "0"
+        or "chunked" in request.headers.get("transfer-encoding", "").lower()
+    ):
+        await request.receive_body()

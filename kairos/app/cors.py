@@ -9,6 +9,8 @@ their own blueprints (Sanic routes by path and method across blueprints).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
@@ -42,7 +44,16 @@ def preflight(request: Request) -> HTTPResponse:
     method = request.headers.get("Access-Control-Request-Method")
     if method is not None:
         headers["Access-Control-Allow_Method"] = method
-    return HTTPResponse(status=200, headers=headers)
+    return _EmptyResponse(status=200, headers=headers)
+
+
+class _EmptyResponse(HTTPResponse):
+    """A response without a body and without a ``Content-Type`` (as KairosDB's pre-flights);
+    Sanic would otherwise send the literal ``content-type: None``."""
+
+    @property
+    def processed_headers(self) -> Iterator[tuple[bytes, bytes]]:
+        return ((k, v) for k, v in super().processed_headers if k != b"content-type")
 
 
 async def _preflight(request: Request) -> HTTPResponse:

@@ -28,7 +28,7 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.worker.loader import AppLoader
 
 from kairos.allocator import in_use as allocator_in_use
-from kairos.app._http import render_error
+from kairos.app._http import read_unused_body, render_error
 from kairos.app.compression import register as register_compression
 from kairos.app.cors import bp as cors_bp
 from kairos.app.datapoints import bp as datapoints_bp
@@ -94,6 +94,8 @@ def create_app(config: Config) -> Sanic:
             run_writer,
             {"config": config},
         )
+
+    app.register_middleware(read_unused_body, "request")
 
     @app.exception(Exception)
     async def _errors(request: Request, exc: Exception) -> HTTPResponse:

@@ -58,6 +58,7 @@ def test_preflight_echoes_request_headers(client, path) -> None:
     assert r.headers["Access-Control-Allow_Method"] == "POST"
     assert "content-encoding" not in r.headers
     assert "vary" not in r.headers
+    assert "content-type" not in r.headers  # KairosDB sends none (Sanic used to send "None")
 
 
 @pytest.mark.parametrize("path", PREFLIGHT)
@@ -69,6 +70,32 @@ def test_preflight_without_request_headers(client, path) -> None:
     assert r.headers["Access-Control-Max-Age"] == "86400"
     assert "Access-Control-Allow_Method" not in r.headers
     assert "Access-Control-Allow-Headers" not in r.headers
+
+
+def test_unknown_paths_name_the_path(client) -> None:
+    for path in ("/", "/api/v1/nope"):
+        r = client.get(path)
+        assert r.status_code == 404
+        assert r.json() == {"errors": [f"Requested URL {path} not found"]}
+
+
+def test_bodies_of_get_and_delete_are_read_without_log_noise(server, client) -> None:
+    """python-kairosdb sends ``{}`` with every request, GET and DELETE included."""
+    mark = f"body-noise-{uuid.uuid4().hex}"
+    for _ in range(3):
+        r = client.request(
+            "GET",
+            "/api/v1/metricnames",
+            content=b"{}",
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 200
+        r = client.request("GET", "/api/v1/version", content=b'{"a": [1, 2, 3]}')
+        assert r.status_code == 200
+        r = client.request("DELETE", f"/api/v1/metric/{mark}", content=b"{}")
+        assert r.status_code == 204
+    client.get(f"/api/v1/metricnames?prefix={mark}")  # one more request after them
+    assert "body not consumed" not in server.log()
 
 
 def test_preflight_method_header_only(client) -> None:
