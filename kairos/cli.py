@@ -14,6 +14,7 @@ import importlib.util
 import os
 import sys
 
+from kairos import __version__
 from kairos.allocator import find_jemalloc, preload_env
 from kairos.config import SETTINGS, load
 from kairos.errors import ConfigError
@@ -46,8 +47,8 @@ _SERVICES = {
 PERF_EXTRA = ("rich", "matplotlib")
 """What ``kairos perf`` needs beyond the server (pyproject's ``perf`` extra)."""
 
-_OPTIONS = [s for s in SETTINGS.values() if s.option]
-"""The settings with a command-line option, in declaration order."""
+_OPTIONS = list(SETTINGS.values())
+"""Every setting, each with its command-line option, in declaration order."""
 
 
 def _add_setting_options(p: argparse.ArgumentParser, defaults: dict, bind_env: str) -> None:
@@ -56,7 +57,9 @@ def _add_setting_options(p: argparse.ArgumentParser, defaults: dict, bind_env: s
     for s in _OPTIONS:
         env = ", ".join(bind_env if v == "KAIROSDB_BIND_ADDRESS" else v for v in s.env)
         default = defaults.get(s.name, s.default)
-        text = f"{s.doc.replace('``', '')} Environment: {env}; default {default}."
+        shown = "none" if default in ("", None) else default
+        where = f"Environment: {env}; default {shown}." if env else f"Default {shown}."
+        text = f"{s.doc.replace('``', '')} {where}"
         kwargs: dict = {"dest": s.name, "help": text.replace("%", "%%")}
         if s.check is not None and s.check.choices:
             kwargs["choices"] = s.check.choices
@@ -77,7 +80,15 @@ def _service_defaults(command: str) -> dict:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="kairos", description="A KairosDB-compatible time-series database."
+        prog="kairos",
+        description="A KairosDB-compatible time-series database.",
+        epilog="Every setting is an option of serve, ingest and query, listed with its "
+        "environment variable and default by `kairos serve --help`.",
+    )
+    p.add_argument(
+        "--version",
+        action="version",
+        version=f"kairos {__version__} ({SETTINGS['version'].default})",
     )
     sub = p.add_subparsers(dest="command", required=True)
     for name, (help_text, server_type, _, env) in _SERVICES.items():

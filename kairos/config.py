@@ -11,7 +11,8 @@ metadata (a :class:`Setting`) everything about it::
 - ``key``: the YAML key, dotted by section (``ingestion.max_batch_size`` is
   ``ingestion: {max_batch_size: ...}``).  Sections only group: any nesting whose keys joined
   with ``_`` give the attribute name sets it.  Validation messages name the key;
-- ``env``: its ``KAIROSDB_*`` environment variable(s), ``option``: its command-line option;
+- ``env``: its ``KAIROSDB_*`` environment variable(s), ``option``: its command-line option
+  (by default ``--`` and the attribute name with dashes: ``--query-timeout-ms``);
 - ``check``: its constraint, a :class:`Check` (``at_least(1)``, ``one_of("text", "json")``);
 - ``parse``: how a raw value from YAML, the environment or an option becomes the field's type
   (by default from the annotation: int, float, bool or str), ``parse_env`` for an environment
@@ -389,7 +390,9 @@ class Config:
         env="KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS",
         check=Check(lambda v: 0 <= v < math.inf, "must be a finite number >= 0"),
     )
-    version: str = setting("KairosDB 1.3.2-kairos.0.1.0", "Text of ``/api/v1/version``.")
+    version: str = setting(
+        "KairosDB 1.3.2-kairos.0.1.0", "Text of ``/api/v1/version``.", option="--version-text"
+    )
     cassandra_contact_points: str = setting(
         "localhost:9042",
         "Comma list of ``host[:port]`` (port 9042 when omitted).",
@@ -524,6 +527,8 @@ def _declarations() -> dict[str, Setting]:
         assert s.key.replace(".", "_") == f.name, f.name
         if s.parse is None:
             s = dataclasses.replace(s, parse=_PARSERS[s.type])
+        if s.option is None:  # every setting is reachable from the command line
+            s = dataclasses.replace(s, option="--" + f.name.replace("_", "-"))
         out[f.name] = s
     return out
 

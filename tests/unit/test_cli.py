@@ -70,3 +70,43 @@ def test_an_unknown_allocator_is_a_configuration_error(monkeypatch, capsys) -> N
     assert capsys.readouterr().err == (
         "kairos: invalid configuration: KAIROSDB_ALLOCATOR: malloc or jemalloc, got 'tcmalloc'\n"
     )
+
+
+def test_every_setting_is_an_option_with_its_environment_and_default(capsys) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for s in SETTINGS.values():
+        assert s.option, s.name
+        assert f"{s.option} " in out, s.option
+        for var in s.env:
+            assert var in out, var
+    assert "--telnet-port TELNET_PORT Telnet" in out
+    assert "KAIROSDB_LOG_LEVEL; default info." in out
+    assert "KAIROSDB_CASSANDRA_PASSWORD; default none." in out
+
+
+def test_long_tail_options_reach_the_config(tmp_path: Path) -> None:
+    from kairos.config import load
+
+    args = _parser().parse_args(
+        ["serve", "--query-timeout-ms", "1234", "--cache-enable", "false", "--log-level", "debug"]
+    )
+    cfg = load(env={}, **{s.name: getattr(args, s.name) for s in SETTINGS.values()})
+    assert (cfg.query_timeout_ms, cfg.cache_enable, cfg.log_level) == (1234, False, "debug")
+
+
+def test_version(capsys) -> None:
+    from kairos import __version__
+
+    with pytest.raises(SystemExit) as e:
+        _parser().parse_args(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == f"kairos {__version__} ({SETTINGS['version'].default})\n"
+
+
+def test_top_level_help_points_at_the_settings(capsys) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "--version" in out and "kairos serve --help" in out
