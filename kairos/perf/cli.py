@@ -1,4 +1,4 @@
-"""``kairos perf run|list|compare|query``: argument parsing and console output.
+"""``kairos perf run|list|compare|query|monitor``: argument parsing and console output.
 
 Heavy modules (rich, matplotlib, the runner) are imported when a command runs, so
 ``kairos --help`` and the server commands do not pay for them.
@@ -83,6 +83,26 @@ def add_parser(sub) -> None:
     _load_options(cmp_)
     _common(cmp_)
 
+    mon = psub.add_parser(
+        "monitor",
+        help="a steady low-rate load with a report line and a CSV row every interval",
+    )
+    mon.add_argument(
+        "--url", default="http://localhost:8080", help="server (default http://localhost:8080)"
+    )
+    mon.add_argument("--rate", type=int, default=100, help="points per second (default 100)")
+    mon.add_argument("--series", type=int, default=10, help="series written (default 10)")
+    mon.add_argument("--interval", type=float, default=60.0, help="seconds per report (default 60)")
+    mon.add_argument(
+        "--duration", type=float, default=0.0, help="seconds to run (default 0: until Ctrl-C)"
+    )
+    mon.add_argument(
+        "--csv",
+        type=Path,
+        default=Path("perf-reports/monitor.csv"),
+        help="the trend, one row per interval (default perf-reports/monitor.csv)",
+    )
+
     q = psub.add_parser("query", help="write a data set, then replay a fixed set of queries")
     q.add_argument(
         "--url", default="http://localhost:8080", help="server (default http://localhost:8080)"
@@ -132,6 +152,19 @@ def main(args: argparse.Namespace) -> int:
 def _main(args: argparse.Namespace) -> int:
     if args.perf_command == "list":
         return _list()
+    if args.perf_command == "monitor":
+        from kairos.perf.monitor import monitor
+
+        rows = monitor(
+            args.url,
+            rate=args.rate,
+            series=args.series,
+            interval=args.interval,
+            duration=args.duration,
+            csv_path=args.csv,
+        )
+        print(f"csv: {args.csv}")
+        return 0 if all(r.read_back and not r.errors for r in rows) else 1
     from rich.console import Console
 
     from kairos.perf import report
