@@ -12,10 +12,12 @@ again from 0.25 s, doubling up to ``cassandra.reconnect_max_seconds``, until it 
           ^   |                    |
           +---+ retry, backoff     +-- retry, backoff (same session)
 
-Until ready, every statement (:meth:`Keyspace.ready_session`) raises the last failure at once (a 503 with
-``Retry-After``): a request never waits for a connection.  Once ready the driver keeps the
-session alive itself (its reconnection policy has the same bound), and the session is never
-replaced, so prepared statements stay valid.
+Until ready, every statement (:meth:`Keyspace.ready_session`) raises the last failure at once
+(a 503 with ``Retry-After``): a request never waits for a connection.  A connected reader whose
+tables were missing also looks again on use (one quick query), so it serves as soon as the
+writer has created them.  Once ready the driver keeps the session alive itself (its
+reconnection policy has the same bound), and the session is never replaced, so prepared
+statements stay valid.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class Keyspace:
         self._prepared: dict[str, object] = {}
         self._spec: ClusterSpec | None = None
         self._lock = threading.Lock()
+        self._attempting = threading.Lock()  # one attempt at a time
         self._closed = threading.Event()
         self._failure: tuple[type[DatastoreUnavailable], str, BaseException | None] = (
             DatastoreUnavailable,
@@ -157,7 +160,16 @@ class Keyspace:
         """The driver session for Kairos's own statements: :class:`DatastoreUnavailable` (or
         :class:`DatastoreStarting` while the tables do not exist yet) until :attr:`ready`."""
         if not self._ready:
-            self._raise()
+            # Connected but the tables were missing: look again now (one quick query), so a
+            # worker serves as soon as the writer has created them.  Never a connection attempt
+            # here: that may take the connect timeout, and this may run on the event loop.
+            if self._session is not None and self._attempting.acquire(blocking=False):
+                try:
+                    self._attempt()
+                finally:
+                    self._attempting.release()
+            if not self._ready:
+                self._raise()
         return self._session
 
     def _raise(self) -> NoReturn:
@@ -168,8 +180,9 @@ class Keyspace:
         delay = FIRST_RETRY_SECONDS
         while not self._closed.wait(delay):
             connected = self._session is not None
-            if self._attempt():
-                return
+            with self._attempting:
+                if self._ready or self._attempt():
+                    return
             # Just connected (the tables are next, moments away for a new keyspace): start the
             # backoff again.
             fresh = not connected and self._session is not None
@@ -218,9 +231,7 @@ class Keyspace:
                 return False
             self._ready = True
         if self.attempts > 1:
-            log.info(
-                "connected to Cassandra keyspace %s after %d attempts", self.name, self.attempts
-            )
+            log.info("Cassandra keyspace %s ready after %d attempts", self.name, self.attempts)
         return True
 
     def _fail(
