@@ -473,8 +473,16 @@ class Config:
     )
     cassandra_connect_timeout_seconds: float = setting(
         10.0,
-        "How long connecting to the cluster may take before a start-up fails.",
+        "How long one attempt to connect to the cluster may take.",
         key="cassandra.connect_timeout_seconds",
+    )
+    cassandra_reconnect_max_seconds: float = setting(
+        2.0,
+        """Longest wait between two attempts to connect (from 0.25 s, doubling): at start-up
+        while Cassandra is down, and the driver's reconnection to a node that went away.""",
+        key="cassandra.reconnect_max_seconds",
+        env="KAIROSDB_CASSANDRA_RECONNECT_MAX_SECONDS",
+        check=Check(lambda v: 0 < v < math.inf, "must be a finite number > 0"),
     )
     log_level: str = setting(
         "info",

@@ -13,7 +13,8 @@
      +-- Unavailable (RuntimeError)          503, back-pressure; carries ``retry_after``
      |    +-- QueryTimeout                   503, a query past ``query_timeout_ms``
      |    +-- DatastoreUnavailable           503, the datastore did not answer; ``__cause__`` is
-     |                                            the driver's exception (logged, never sent)
+     |         |                                  the driver's exception (logged, never sent)
+     |         +-- DatastoreStarting         503, it answers but its tables do not exist yet
      +-- QueryFailed (RuntimeError)          500, KairosDB's own 500 for a valid query it cannot
      |    |                                       compute (the message is KairosDB's)
      |    +-- NonFiniteValue                 500, a NaN/Infinity result JSON cannot carry
@@ -35,6 +36,7 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "CorruptFile",
+    "DatastoreStarting",
     "DatastoreUnavailable",
     "InvalidHistogram",
     "InvalidQuery",
@@ -116,6 +118,12 @@ class DatastoreUnavailable(Unavailable):
     The message says what failed in words a user can act on; the driver's exception is the
     ``__cause__`` and goes to the log only.
     """
+
+
+class DatastoreStarting(DatastoreUnavailable):
+    """The datastore answers but is not ready to serve yet: a new Cassandra keyspace whose
+    tables the writer has not created yet.  Readiness fails on it even where ingest alone
+    would keep a service ready (ingest is not lost, but the service cannot answer queries)."""
 
 
 class QueryFailed(KairosError, RuntimeError):

@@ -19,6 +19,7 @@ from sanic.response import HTTPResponse
 
 from kairos.app._http import json_response, no_content
 from kairos.app.state import WorkerState
+from kairos.errors import DatastoreStarting
 from kairos.storage.wal import backlog_bytes
 from kairos.storage.writer import read_status
 
@@ -37,6 +38,8 @@ def _checks(st: WorkerState) -> dict[str, tuple[bool, dict]]:
         st.store.refresh()
         st.store.metric_names()
         out["Datastore-Query"] = (True, {})
+    except DatastoreStarting as e:
+        out["Datastore-Query"] = (False, {"error": str(e), "starting": True})
     except Exception as e:  # the check reports any failure as FAIL
         out["Datastore-Query"] = (False, {"error": str(e)})
     status = read_status(st.config.data_dir)
@@ -101,14 +104,16 @@ async def health(request: Request) -> HTTPResponse:
 @bp.get("/health/ready")
 async def ready(request: Request) -> HTTPResponse:
     """Ready to take this service's traffic.  Ingest and deletes only need the WAL: while the
-    datastore is down they are still accepted (the writer applies them when it returns), up
-    to the WAL quota.  A query-only service needs the datastore."""
+    datastore is down (at start-up too) they are still accepted (the writer applies them when
+    it returns), up to the WAL quota.  A query-only service needs the datastore.  Neither is
+    ready while the datastore answers but its tables do not exist yet (a new Cassandra
+    keyspace, in the moment before the writer has created it): queries would fail."""
     st: WorkerState = request.app.ctx.state
     checks = _checks(st)
     backlog = checks["Writer"][1]["wal_backlog_bytes"]
-    datastore_ok = checks["Datastore-Query"][0]
+    datastore_ok, datastore = checks["Datastore-Query"]
     if st.config.api_groups & {"INGEST", "DELETE"}:
-        ok = backlog <= st.admission.max_backlog
+        ok = backlog <= st.admission.max_backlog and not datastore.get("starting")
     else:
         ok = datastore_ok
     if "Shutdown" in checks:
@@ -117,7 +122,7 @@ async def ready(request: Request) -> HTTPResponse:
         status = "ready" if ok else "not ready"
     body = {
         "status": status,
-        "datastore": "ok" if datastore_ok else checks["Datastore-Query"][1]["error"],
+        "datastore": "ok" if datastore_ok else datastore["error"],
         "wal_backlog_bytes": backlog,
     }
     return json_response(body, status=200 if ok else 503)

@@ -52,11 +52,11 @@ class MetadataStore(Protocol):
 
 
 def open_metadata(config: Config, store: object) -> MetadataStore:
-    """The metadata store of ``config.datastore``; Cassandra reuses ``store``'s session."""
+    """The metadata store of ``config.datastore``; Cassandra reuses ``store``'s keyspace."""
     if config.datastore == "cassandra":
         from kairos.storage.cassandra.metadata import CassandraMetadata
 
-        return CassandraMetadata(store.session, store.keyspace)  # type: ignore[attr-defined]
+        return CassandraMetadata(store.db)  # type: ignore[attr-defined]
     from kairos.storage.embedded.metadata import EmbeddedMetadata
 
     return EmbeddedMetadata(config.data_dir)

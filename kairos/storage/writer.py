@@ -211,8 +211,10 @@ class _Summary:
 
 
 def _open_writer(config: Config, stop: threading.Event) -> Writer | None:
-    """The writer, retrying while the datastore cannot be opened (Cassandra not up yet): the
-    WAL keeps every acknowledged point meanwhile."""
+    """The writer, retrying while the datastore cannot be opened: the WAL keeps every
+    acknowledged point meanwhile.  (The Cassandra store opens even while Cassandra is down and
+    connects when it answers; until then each step fails and is retried, and the writer's
+    status says why.)"""
     while True:
         try:
             return Writer(config)

@@ -8,6 +8,7 @@ import re
 import signal
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -111,3 +112,140 @@ def test_ingest_survives_a_cassandra_outage(tmp_path) -> None:
         sender.join()
         srv.stop()
         runtime.stop(run, quiet=True)
+
+
+def _poll(c, method: str, path: str, timeout: float = 60.0, **kw):
+    """The first answer that is not a 503 (a worker connects at its next attempt, at most
+    ``cassandra.reconnect_max_seconds`` apart), or the last 503."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = c.request(method, path, **kw)
+        if r.status_code != 503 or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)
+
+
+def test_starts_and_takes_ingest_while_cassandra_is_down(tmp_path) -> None:
+    # Nothing listens on this port until the node below starts on it.
+    port = runtime.free_port()
+    env = {
+        "KAIROSDB_DATASTORE": "cassandra",
+        "KAIROSDB_CASSANDRA_CONTACT_POINTS": f"127.0.0.1:{port}",
+        "KAIROSDB_CASSANDRA_KEYSPACE": "down_at_start",
+    }
+    down = f"Cassandra is unavailable: no host answered (tried 127.0.0.1:{port}); the request can be retried"
+    run = tmp_path / "cassandra"
+    srv = start_server(tmp_path / "data", env=env, workers=2, wait_path="/health/live")
+    servers = [srv]
+    try:
+        # A query-only service on the same (not yet created) keyspace.
+        qsrv = start_server(
+            tmp_path / "query",
+            env=env | {"KAIROSDB_SERVER_TYPE": "QUERY"},
+            workers=1,
+            wait_path="/health/live",
+        )
+        servers.append(qsrv)
+        expected: list[list] = []
+        with srv.client() as c:
+            for i in range(20):
+                points = [
+                    [i * 50 + j + 1, (i * 50 + j) * 0.5 if j % 2 else i * 50 + j] for j in range(50)
+                ]
+                body = [{"name": "down.m", "tags": {"h": "a"}, "datapoints": points}]
+                r = c.post("/api/v1/datapoints", json=body)
+                assert r.status_code == 204, r.text
+                expected += points
+            ready = c.get("/health/ready")
+            assert ready.status_code == 200, ready.text  # ingest goes to the WAL
+            assert ready.json()["datastore"] == down
+            health = c.get("/health")
+            assert health.status_code == 503
+            assert health.json()["checks"]["Datastore-Query"] == {"ok": False, "error": down}
+            q = {"start_absolute": 0, "metrics": [{"name": "down.m"}]}
+            for r in (
+                c.post("/api/v1/datapoints/query", json=q),
+                c.get("/api/v1/metricnames"),
+                c.get("/api/v1/metadata/svc/key/k"),
+                c.post("/api/v1/metadata/svc/key/k", content=b"v"),
+            ):
+                assert r.status_code == 503, r.text
+                assert r.headers["Retry-After"] == "1"
+                assert r.json() == {"errors": [down]}
+        with qsrv.client() as c:
+            ready = c.get("/health/ready")
+            assert ready.status_code == 503, ready.text
+            assert ready.json() == {
+                "status": "not ready",
+                "datastore": down,
+                "wal_backlog_bytes": 0,
+            }
+
+        runtime.start(run, native_port=port, quiet=True)
+        srv.wait_applied(timeout=120)
+        for s in servers:
+            with s.client() as c:
+                r = _poll(c, "GET", "/health/ready")
+                assert r.status_code == 200, r.text
+                assert r.json()["datastore"] == "ok"
+                r = _poll(c, "POST", "/api/v1/datapoints/query", json=q)
+                assert r.status_code == 200, r.text
+                (result,) = r.json()["queries"][0]["results"]
+                assert result["values"] == expected
+        with srv.client() as c:
+            assert _poll(c, "POST", "/api/v1/metadata/svc/key/k", content=b"v").status_code == 204
+            assert c.get("/api/v1/metadata/svc/key/k").text == "v"
+    finally:
+        for s in servers:
+            s.stop()
+        runtime.stop(run, quiet=True)
+
+
+def test_ready_only_once_the_keyspace_exists(cassandra_contact_points, tmp_path) -> None:
+    """A query service on a keyspace nobody has created yet is not ready and says why; it is
+    ready once an ingest service's writer has created the tables."""
+    ks = f"kairos_new_{uuid.uuid4().hex[:8]}"
+    env = {
+        "KAIROSDB_DATASTORE": "cassandra",
+        "KAIROSDB_CASSANDRA_CONTACT_POINTS": cassandra_contact_points,
+        "KAIROSDB_CASSANDRA_KEYSPACE": ks,
+    }
+    starting = (
+        f"Cassandra keyspace {ks} is not created yet (tables missing): the writer of an ingest "
+        "service creates it when it connects; the request can be retried"
+    )
+    qsrv = start_server(
+        tmp_path / "query",
+        env=env | {"KAIROSDB_SERVER_TYPE": "QUERY"},
+        workers=1,
+        wait_path="/health/live",
+    )
+    servers = [qsrv]
+    try:
+        with qsrv.client() as c:
+            ready = c.get("/health/ready")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["datastore"] == starting
+            q = {"start_absolute": 0, "metrics": [{"name": "new.m"}]}
+            r = c.post("/api/v1/datapoints/query", json=q)
+            assert (r.status_code, r.json()) == (503, {"errors": [starting]})
+            assert r.headers["Retry-After"] == "1"
+        servers.append(start_server(tmp_path / "data", env=env, workers=1))
+        with servers[1].client() as c:
+            assert (
+                c.post(
+                    "/api/v1/datapoints",
+                    json=[{"name": "new.m", "tags": {"h": "a"}, "datapoints": [[1, 2]]}],
+                ).status_code
+                == 204
+            )
+        servers[1].wait_applied()
+        with qsrv.client() as c:
+            ready = _poll(c, "GET", "/health/ready")
+            assert ready.status_code == 200, ready.text
+            r = c.post("/api/v1/datapoints/query", json=q)
+            assert r.status_code == 200, r.text
+            assert r.json()["queries"][0]["results"][0]["values"] == [[1, 2]]
+    finally:
+        for s in servers:
+            s.stop()

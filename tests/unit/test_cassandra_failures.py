@@ -137,9 +137,21 @@ class _Session:
         raise self.error
 
 
+class _Keyspace:
+    """A connected keyspace whose session fails every statement with ``error``."""
+
+    name = "kairosdb"
+
+    def __init__(self, error: Exception) -> None:
+        self.session = _Session(error)
+
+    def ready_session(self) -> _Session:
+        return self.session
+
+
 def test_metadata_raises_from_the_driver_error() -> None:
     cause = NoHostAvailable("Unable to complete the operation", {HOST: OSError("refused")})
-    md = CassandraMetadata(_Session(cause), "kairosdb")
+    md = CassandraMetadata(_Keyspace(cause))
     with pytest.raises(DatastoreUnavailable) as info:
         md.get_value("s", "sk", "k")
     assert str(info.value) == (
@@ -149,7 +161,7 @@ def test_metadata_raises_from_the_driver_error() -> None:
 
 
 def test_a_bug_is_not_dressed_as_unavailable() -> None:
-    md = CassandraMetadata(_Session(TypeError("bad bind")), "kairosdb")
+    md = CassandraMetadata(_Keyspace(TypeError("bad bind")))
     assert not isinstance(TypeError(), driver_errors())
     with pytest.raises(TypeError, match="bad bind"):
         md.get_value("s", "sk", "k")

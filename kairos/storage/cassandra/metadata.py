@@ -13,7 +13,7 @@ import threading
 
 from kairos.model.java import CHAR_MAX
 from kairos.storage.cassandra.failures import driver_errors, unavailable
-from kairos.storage.cassandra.session import READ, WRITE
+from kairos.storage.cassandra.session import READ, WRITE, Keyspace
 
 __all__ = ["CassandraMetadata"]
 
@@ -34,23 +34,25 @@ _CQL = {
 
 
 class CassandraMetadata:
-    """KairosDB's ``service_index`` table through an existing driver session."""
+    """KairosDB's ``service_index`` table through the datastore's :class:`Keyspace`."""
 
-    def __init__(self, session, keyspace: str) -> None:
-        self.session = session
-        self.keyspace = keyspace
+    def __init__(self, db: Keyspace) -> None:
+        self.db = db
+        self.keyspace = db.name
         self._prepared: dict[str, object] = {}
         self._lock = threading.Lock()
 
     def _run(self, name: str, params: tuple, profile: str) -> list:
+        # Raises DatastoreUnavailable at once while the keyspace is not connected.
+        session = self.db.ready_session()
         try:
             with self._lock:
                 stmt = self._prepared.get(name)
                 if stmt is None:
                     # Prepared lazily: the writer process creates the table at start-up.
-                    stmt = self.session.prepare(_CQL[name].format(ks=self.keyspace))
+                    stmt = session.prepare(_CQL[name].format(ks=self.keyspace))
                     self._prepared[name] = stmt
-            return list(self.session.execute(stmt, params, execution_profile=profile))
+            return list(session.execute(stmt, params, execution_profile=profile))
         except driver_errors() as e:
             raise unavailable(e) from e
 
@@ -82,4 +84,4 @@ class CassandraMetadata:
         self._run("touch", (service, service_key), WRITE)
 
     def close(self) -> None:
-        """Nothing to do: the session belongs to the datastore."""
+        """Nothing to do: the keyspace belongs to the datastore."""

@@ -7,9 +7,21 @@ from dataclasses import dataclass
 
 from kairos.storage.cassandra import codec
 
-__all__ = ["ClusterSpec", "create_schema", "read_spec", "statements"]
+__all__ = ["TABLES", "ClusterSpec", "create_schema", "missing_tables", "read_spec", "statements"]
 
 log = logging.getLogger("kairos.cassandra")
+
+TABLES = (
+    "data_points",
+    "row_key_index",
+    "row_key_time_index",
+    "row_keys",
+    "tag_indexed_row_keys",
+    "string_index",
+    "service_index",
+    "spec",
+)
+"""Every table of the keyspace, in the order :func:`statements` creates them."""
 
 METRIC_NAMES_KEY = b"metric_names"
 """The ``string_index`` partition holding every metric name (``0x6d65747269635f6e616d6573``)."""
@@ -69,6 +81,16 @@ def read_spec(session, keyspace: str) -> ClusterSpec | None:
         return None
     width = int(values.get("row_width", codec.DEFAULT_ROW_WIDTH))
     return ClusterSpec(width, unit.upper())
+
+
+def missing_tables(session, keyspace: str) -> list[str]:
+    """The tables of :data:`TABLES` that ``keyspace`` does not have (all of them when the
+    keyspace itself does not exist)."""
+    rows = session.execute(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
+    )
+    have = {r[0] for r in rows}
+    return [t for t in TABLES if t not in have]
 
 
 def create_schema(session, keyspace: str, replication: str, unit: str, width: int) -> ClusterSpec:

@@ -39,11 +39,22 @@ class CassandraStore:
         os.makedirs(config.data_dir, exist_ok=True)
         self.checkpoint = Checkpoint(os.path.join(config.data_dir, CHECKPOINT))
         self.checkpoint.load()
+        # Never fails for a Cassandra that is down: it connects when Cassandra answers, and
+        # until then every read, write and metadata call raises DatastoreUnavailable (503).
         self.db = Keyspace(config, create=writer)
-        self.cluster, self.session = self.db.cluster, self.db.session
         self.index = SeriesIndex(self.db, config)
         self.reader = PointReader(self.db, self.index, config)
         self.writer = PointWriter(self.db, self.index, config) if writer else None
+
+    @property
+    def session(self):
+        """The driver session (see :attr:`Keyspace.session`: raises until connected)."""
+        return self.db.session
+
+    @property
+    def cluster(self):
+        """The driver ``Cluster``, None until connected."""
+        return self.db.cluster
 
     @property
     def spec(self) -> ClusterSpec:
