@@ -180,6 +180,8 @@ def test_every_body_endpoint_waits_for_the_budget(tmp_path) -> None:
                     assert "KAIROSDB_MAX_INFLIGHT_BODY_MB" in r.json()["errors"][0], path
                 # Requests without a body are not held up.
                 assert c.get("/api/v1/metricnames").status_code == 200
+                metrics = c.get("/metrics").text
+                assert "kairos_request_bodies_refused_total 6" in metrics, metrics
                 assert c.get("/api/v1/metadata/svc/sk/k").status_code == 404
             finally:
                 held.close()  # the client gives up mid-body: its bytes are released
