@@ -291,12 +291,38 @@ class Config:
         env="KAIROSDB_MAX_MEMORY_MB",
         check=at_least(1),
     )
+    max_inflight_body_mb: float = setting(
+        0.0,
+        """Request body bytes one HTTP worker holds at once, in MiB: a body is admitted by its
+        ``Content-Length`` (a chunked one as it streams) before it is read, and past the budget
+        the request answers 503 with ``Retry-After`` (a body alone in the worker is always
+        admitted up to ``ingestion.max_body_mb``).  0 means a quarter of
+        ``KAIROSDB_MAX_MEMORY_MB``.""",
+        env="KAIROSDB_MAX_INFLIGHT_BODY_MB",
+        check=NON_NEGATIVE,
+    )
     wal_max_backlog_mb: float = setting(
         10240.0,
         """Disk quota of the WAL: unapplied WAL bytes above which ingest answers 503 with
         ``Retry-After`` until the writer catches up.""",
         env="KAIROSDB_WAL_MAX_BACKLOG_MB",
         check=Check(lambda v: 0 < v < math.inf, "must be a positive number"),
+    )
+    metadata_max_value_mb: float = setting(
+        1.0,
+        """Largest metadata value (``POST /api/v1/metadata/...`` body) in MiB; larger is 413.
+        KairosDB sets no limit of its own.""",
+        key="metadata.max_value_mb",
+        env="KAIROSDB_METADATA_MAX_VALUE_MB",
+        check=POSITIVE,
+    )
+    metadata_busy_timeout_ms: int = setting(
+        10000,
+        """How long an embedded metadata read or write waits for another process's write
+        (SQLite's busy timeout) before answering 503 with ``Retry-After``.""",
+        key="metadata.busy_timeout_ms",
+        env="KAIROSDB_METADATA_BUSY_TIMEOUT_MS",
+        check=NON_NEGATIVE,
     )
     worker_threads: int = setting(
         4,
@@ -511,6 +537,16 @@ class Config:
     @property
     def max_body_bytes(self) -> int:
         return int(self.ingestion_max_body_mb * 1024 * 1024)
+
+    @property
+    def metadata_max_value_bytes(self) -> int:
+        return int(self.metadata_max_value_mb * 1024 * 1024)
+
+    @property
+    def inflight_body_bytes(self) -> int:
+        """The body budget of one worker (``max_inflight_body_mb``, or its default)."""
+        mb = self.max_inflight_body_mb or self.max_memory_mb / 4
+        return int(mb * 1024 * 1024)
 
     def validate(self) -> Config:
         """``self``, when every field passes its check (in declaration order)."""

@@ -4,7 +4,10 @@ Two limits, checked before a request body is parsed:
 
 * ``KAIROSDB_MAX_MEMORY_MB`` - the resident memory of this HTTP worker process.  Request
   bodies, decoded batches and payloads waiting for their WAL fsync all live here; past the
-  limit, ingest is refused until the memory is freed.
+  limit, ingest is refused until the memory is freed.  The check runs before the body is read
+  (:mod:`kairos.app.bodies`) and counts the announced ``Content-Length`` when other bodies are
+  in flight, so a body that would take the worker past the limit is refused unread (a body
+  alone is refused only when the worker is over the limit already).
 * ``KAIROSDB_WAL_MAX_BACKLOG_MB`` - the WAL bytes the writer has not applied yet (the disk
   quota of the durable queue).  It grows when the writer falls behind or the datastore is down
   (Cassandra outage); past the quota, ingest is refused until the writer catches up.
@@ -65,21 +68,23 @@ class Admission:
         self.backlog = 0
         self.refused = 0
 
-    def check(self, state) -> None:
-        """Raise :class:`Unavailable` (503, ``Retry-After``) when a limit is passed."""
+    def check(self, state, incoming: int = 0) -> None:
+        """Raise :class:`Unavailable` (503, ``Retry-After``) when a limit is passed, or when
+        ``incoming`` more bytes would pass the memory limit."""
         now = time.monotonic()
         if now - self._sampled >= SAMPLE_SECONDS:
             self._sampled = now
             self.rss = rss_bytes() or 0
             self.backlog = backlog_bytes(state.wal.dir, state.store.wal_positions)
-        if self.rss > self.max_rss and now - self._trimmed >= TRIM_SECONDS:
+        if self.rss + incoming > self.max_rss and now - self._trimmed >= TRIM_SECONDS:
             self._trimmed = now
             release_memory()
             self.rss = rss_bytes() or 0
-        if self.rss > self.max_rss:
+        if self.rss + incoming > self.max_rss:
             self.refused += 1
+            body = f" and this request's body needs {incoming / MB:.1f} MB" if incoming else ""
             raise Unavailable(
-                f"Ingest paused: this worker uses {self.rss // MB} MB, more than "
+                f"Ingest paused: this worker uses {self.rss // MB} MB{body}, more than "
                 f"KAIROSDB_MAX_MEMORY_MB={self.max_rss // MB}; retry later",
                 retry_after=RETRY_AFTER_SECONDS,
             )

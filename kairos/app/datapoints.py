@@ -12,6 +12,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from kairos.app._http import error_response, json_dumps, json_response, no_content
+from kairos.app.bodies import with_body
 from kairos.app.metrics import record_batch, record_read
 from kairos.app.state import WorkerState
 from kairos.errors import BadRequest, PayloadTooLarge
@@ -56,7 +57,8 @@ def _flag(request: Request, name: str, default: bool) -> bool:
     raise BadRequest(f"{name} must be true or false, got '{v}'")
 
 
-@bp.post("")
+@bp.post("", stream=True)
+@with_body(ingest=True)
 async def post_datapoints(request: Request) -> HTTPResponse:
     st: WorkerState = request.app.ctx.state
     cfg = st.config
@@ -64,7 +66,6 @@ async def post_datapoints(request: Request) -> HTTPResponse:
     if perf is not None and perf not in PERF_MODES:
         raise BadRequest(f"perf_mode must be one of {', '.join(PERF_MODES)}, got '{perf}'")
     sync = _flag(request, "sync", cfg.ingestion_default_sync)
-    st.admission.check(st)
     body = request.body or b""
     encoding = (request.headers.get("content-encoding") or "").lower()
     ctype = (request.headers.get("content-type") or "").lower()
@@ -120,7 +121,8 @@ def _decode(body: bytes | str) -> object:
         raise BadRequest(f"Malformed JSON: {e}") from None
 
 
-@bp.post("/query")
+@bp.post("/query", stream=True)
+@with_body()
 async def post_query(request: Request) -> HTTPResponse:
     return await _query(request, _decode(request.body))
 
@@ -133,7 +135,8 @@ async def get_query(request: Request) -> HTTPResponse:
     return await _query(request, _decode(text))
 
 
-@bp.post("/query/tags")
+@bp.post("/query/tags", stream=True)
+@with_body()
 async def post_query_tags(request: Request) -> HTTPResponse:
     """Tags of the series each metric selects (aggregators and group-bys are ignored)."""
     st: WorkerState = request.app.ctx.state
@@ -169,7 +172,8 @@ async def _append_deletes(st: WorkerState, specs: list[DeleteSpec]) -> None:
         log.warning("delete logged but not yet applied after %.0f s", DELETE_VISIBLE_TIMEOUT)
 
 
-@bp.post("/delete")
+@bp.post("/delete", stream=True)
+@with_body()
 async def post_delete(request: Request) -> HTTPResponse:
     """Delete exactly the points each metric query selects (name, tag filter, time range)."""
     st: WorkerState = request.app.ctx.state

@@ -10,8 +10,9 @@
 
 Services whose name starts with ``_`` are KairosDB's own (``_Rollups``, ``_Hosts``): every
 request on them is 401 with an empty body.  Every response carries KairosDB's standard headers.
-``GET`` of a value has two variants chosen by ``Accept``, as the two JAX-RS methods are: JSON
-(the default) and ``text/plain``; both return the value as is (not JSON-quoted), and a missing key
+A value is at most ``metadata.max_value_mb`` bytes (413 past it, refused before it is read;
+KairosDB has no limit).  ``GET`` of a value has two variants chosen by ``Accept``, as the two
+JAX-RS methods are: JSON (the default) and ``text/plain``; both return the value as is (not JSON-quoted), and a missing key
 is 404 with ``{"errors":["Key not found"]}`` for JSON and an empty body for text.  Metadata is
 never gated by the server type.  Result shapes and orders are the store's
 (:mod:`kairos.storage.metadata`).  A datastore failure is Kairos's usual error (503 with
@@ -28,6 +29,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
 
 from kairos.app._http import STANDARD_HEADERS, error_response, json_response, no_content
+from kairos.app.bodies import with_body
+from kairos.config import Config
 from kairos.errors import KairosError
 
 __all__ = ["bp"]
@@ -104,7 +107,13 @@ async def get_value(request: Request, service: str, service_key: str, key: str) 
     return raw(value.encode(), headers=STANDARD_HEADERS, content_type=JSON if as_json else TEXT)
 
 
-@bp.post("/<service>/<service_key>/<key>")
+def _value_limit(config: Config) -> tuple[int, str]:
+    n = config.metadata_max_value_bytes
+    return n, f"Metadata value exceeds the maximum of {n} bytes (KAIROSDB_METADATA_MAX_VALUE_MB)"
+
+
+@bp.post("/<service>/<service_key>/<key>", stream=True)
+@with_body(limit=_value_limit)
 async def set_value(request: Request, service: str, service_key: str, key: str) -> HTTPResponse:
     service = unquote(service)
     if _reserved(service):

@@ -139,6 +139,7 @@ class WorkerMetrics:
             "cache_evictions": getattr(cache, "evictions", 0),
             "cache_bytes": getattr(cache, "size_bytes", 0),
             "ingest_refused": getattr(getattr(state, "admission", None), "refused", 0),
+            "bodies_refused": getattr(getattr(state, "bodies", None), "refused", 0),
         }
 
     def write(self, data_dir: str, state) -> None:
@@ -231,6 +232,7 @@ _SUMMED = {
     "cache_misses": "kairos_query_cache_misses",
     "cache_evictions": "kairos_query_cache_evictions",
     "ingest_refused": "kairos_ingest_refused",
+    "bodies_refused": "kairos_request_bodies_refused",
 }
 
 _COUNTERS = {
@@ -248,6 +250,8 @@ _COUNTERS = {
     "kairos_query_cache_misses": "cache_time queries that had to read the datastore",
     "kairos_query_cache_evictions": "query cache entries dropped to stay in its memory bound",
     "kairos_ingest_refused": "ingest requests refused with 503 (memory limit or WAL quota)",
+    "kairos_request_bodies_refused": "requests refused with 503 before their body was read "
+    "(KAIROSDB_MAX_INFLIGHT_BODY_MB)",
 }
 _GAUGES = {
     "kairos_wal_backlog_bytes": "WAL bytes not yet applied by the writer",

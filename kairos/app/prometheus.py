@@ -15,6 +15,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from kairos.app._http import no_content
+from kairos.app.bodies import with_body
 from kairos.app.state import WorkerState
 from kairos.errors import PayloadTooLarge
 from kairos.ingest.prometheus import write_request_to_batch
@@ -30,11 +31,11 @@ bp = Blueprint("prometheus", url_prefix="/api/v1/prometheus")
 EXECUTOR_SIZE = 64 * 1024
 
 
-@bp.post("/writeadapter/write")
+@bp.post("/writeadapter/write", stream=True)
+@with_body(ingest=True)
 async def remote_write(request: Request) -> HTTPResponse:
     st: WorkerState = request.app.ctx.state
     cfg = st.config
-    st.admission.check(st)
     body = request.body or b""
     loop = asyncio.get_running_loop()
     if len(body) >= EXECUTOR_SIZE:

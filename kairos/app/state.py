@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 
 from kairos.app.backpressure import Admission
+from kairos.app.bodies import BodyBudget
 from kairos.config import Config
 from kairos.query.cache import QueryCache
 from kairos.storage import Datastore, open_store
@@ -34,6 +35,7 @@ class WorkerState:
     wal: WalWriter
     store: Datastore
     admission: Admission
+    bodies: BodyBudget
     metadata: MetadataStore | None = None
     cache: QueryCache | None = None
     ingested_points: int = 0
@@ -49,6 +51,7 @@ class WorkerState:
             store=store,
             metadata=open_metadata(config, store),
             admission=Admission(config.max_memory_mb, config.wal_max_backlog_mb),
+            bodies=BodyBudget(config.inflight_body_bytes),
             cache=(
                 QueryCache(int(config.cache_max_mb * 1024 * 1024), WriteVersions(config.data_dir))
                 if config.cache_enable

@@ -5,8 +5,8 @@ and imported only for their own datastore (an embedded worker never imports the 
 package)::
 
     storage/metadata.py             MetadataStore, open_metadata (this module)
-    storage/embedded/metadata.py    EmbeddedMetadata: one crash-safe file per data directory,
-                                    <data_dir>/metadata/metadata.json, shared by every worker
+    storage/embedded/metadata.py    EmbeddedMetadata: one SQLite database per data directory,
+                                    <data_dir>/metadata/metadata.sqlite, shared by every worker
     storage/cassandra/metadata.py   CassandraMetadata: KairosDB's own CQL on ``service_index``
                                     (spec §6.10) with the datastore's session, so Java
                                     KairosDB and Kairos share one keyspace's metadata
@@ -59,4 +59,4 @@ def open_metadata(config: Config, store: object) -> MetadataStore:
         return CassandraMetadata(store.db)  # type: ignore[attr-defined]
     from kairos.storage.embedded.metadata import EmbeddedMetadata
 
-    return EmbeddedMetadata(config.data_dir)
+    return EmbeddedMetadata(config.data_dir, config.metadata_busy_timeout_ms)

@@ -88,8 +88,16 @@ def test_memory_limit_refuses_ingest_under_overload_and_recovers(tmp_path) -> No
     baseline = _rss(pid)
     srv.stop()
 
-    limit_mb = baseline // MB + 48
-    env = {"KAIROSDB_MAX_MEMORY_MB": str(limit_mb), "KAIROSDB_MAX_BATCH_SIZE": "1000000"}
+    # Tight: the body budget and the admission before reading keep four 10 MB uploads at a
+    # time within a few tens of MB of the baseline.
+    limit_mb = baseline // MB + 24
+    env = {
+        "KAIROSDB_MAX_MEMORY_MB": str(limit_mb),
+        "KAIROSDB_MAX_BATCH_SIZE": "1000000",
+        # The RSS limit alone: the body budget (tests/integration/test_body_budget.py) would
+        # keep these four uploads under the limit before it is reached.
+        "KAIROSDB_MAX_INFLIGHT_BODY_MB": "1024",
+    }
     srv = start_server(data, env=env, workers=1)
     statuses: list[int] = []
     acknowledged = 0

@@ -57,6 +57,11 @@ def fresh(backend) -> httpx.Client:
     return backend[1].client(limits=httpx.Limits(max_keepalive_connections=0))
 
 
+def fresh_client(c: httpx.Client) -> httpx.Client:
+    """A client of ``c``'s server on its own connection (a refused upload closes one)."""
+    return httpx.Client(base_url=c.base_url, timeout=30)
+
+
 def svc() -> str:
     return f"svc{uuid.uuid4().hex[:8]}"
 
@@ -104,6 +109,28 @@ def test_set_get_overwrite_delete(c) -> None:
     assert r.status_code == 204
     r = c.get(f"/api/v1/metadata/{s}/host1/empty")
     assert (r.status_code, r.content) == (200, b"")
+
+
+def test_a_value_over_the_limit_is_413_and_stores_nothing(c) -> None:
+    url = f"/api/v1/metadata/{svc()}/sk/big"
+    limit = 1 << 20  # metadata.max_value_mb's default
+    message = {
+        "errors": [
+            f"Metadata value exceeds the maximum of {limit} bytes (KAIROSDB_METADATA_MAX_VALUE_MB)"
+        ]
+    }
+    r = c.post(url, content=b"x" * (limit + 1))
+    assert r.status_code == 413
+    assert r.json() == message
+    chunks = (b"y" * 65536 for _ in range(17))  # chunked: refused once past the limit
+    with fresh_client(c) as other:
+        r = other.post(url, content=chunks)
+    assert r.status_code == 413
+    assert r.json() == message
+    assert c.get(url).status_code == 404
+    r = c.post(url, content=b"z" * limit)
+    assert r.status_code == 204
+    assert c.get(url).content == b"z" * limit
 
 
 def test_accept_selects_the_variant(c) -> None:

@@ -1,193 +1,220 @@
-"""The embedded datastore's metadata (KairosDB's ``ServiceKeyStore``): one crash-safe file.
+"""The embedded datastore's metadata (KairosDB's ``ServiceKeyStore``): one SQLite database.
 
 ``<data_dir>/metadata/`` is shared by every HTTP worker process::
 
-    metadata.json      one CRC frame (kairos.storage._frame) holding
-                       {"version": 1, "entries": [[service, service_key, key, value, mtime_ms]]}
-    metadata.lock      flock()ed exclusively by a writer for read-modify-write
-    metadata.json.tmp  the next version while it is written (a crash leaves at most this)
+    metadata.sqlite        SQLite 3 (the standard library's), journal_mode=WAL, synchronous=FULL,
+                           user_version 1, one table:
+                             entries(service TEXT, service_key TEXT, key TEXT, value TEXT,
+                                     mtime INTEGER)   -- mtime: milliseconds since the epoch
+                             UNIQUE (service, service_key, key)
+                             INDEX by_key (service, key, service_key)
+    metadata.sqlite-wal    SQLite's write-ahead log and its shared-memory index: part of the
+    metadata.sqlite-shm    database (never copy the main file alone while a server runs)
+    metadata.lock          flock()ed exclusively while a process creates the schema or
+                           migrates the legacy file
+    metadata.json          the legacy store (version 1, below): migrated into SQLite on the
+                           first open, then renamed ``metadata.json.migrated`` (kept, never read)
 
-A writer takes the lock, re-reads the current file, applies its change, writes the temp file,
-fsyncs it, renames it over ``metadata.json`` and fsyncs the directory: a reader (who never
-locks) sees the old or the new file, whole.  Files are never modified in place, so a reader
-keeps the file it parsed open and re-parses only when the path names another inode (the open
-descriptor pins the inode number, so a new file can never look like the cached one).  A file
-that fails its CRC or framing raises :class:`~kairos.errors.CorruptFile` naming it.
+Each write is one statement in its own transaction, committed with an fsync of the WAL before
+the call returns; SQLite's locking lets every worker read and write at once (readers never wait
+for the writer; writers queue behind each other for up to ``metadata_busy_timeout_ms``, then
+:class:`~kairos.errors.Unavailable`, 503).  A write costs the same however large the other
+values are, unlike the legacy file, which every write rewrote whole.  A file that is not a
+database, or a damaged one, raises :class:`~kairos.errors.CorruptFile` naming it.
 
-Result shapes follow H2 (KairosDB's embedded store; see :mod:`kairos.storage.metadata`):
+Text is compared by SQLite's BINARY collation (``memcmp`` of UTF-8), which is code point order,
+the order of Cassandra's UTF-8 columns and of the legacy store's Python sort.  Result shapes
+follow H2 (KairosDB's embedded store; see :mod:`kairos.storage.metadata`):
 ``list_service_keys`` gives one entry per stored ``(service_key, key)`` row ordered by key (ties
 by service key), a service key with no keys left is gone; ``list_keys`` is ascending by code
 point, a prefix ``p`` selecting ``[p, p + U+FFFF)``.
+
+The legacy ``metadata.json`` was one CRC frame (:mod:`kairos.storage._frame`) holding
+``{"version": 1, "entries": [[service, service_key, key, value, mtime_ms], ...]}``; a damaged
+one is a ``CorruptFile`` and stays where it is, unmigrated.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
-from typing import BinaryIO
 
 import orjson
 
-from kairos.errors import CorruptFile
+from kairos.errors import CorruptFile, Unavailable
 from kairos.model.java import CHAR_MAX
-from kairos.storage._frame import FrameStatus, encode_frame, iter_frames
+from kairos.storage._frame import FrameStatus, iter_frames
 from kairos.storage._fs import fsync_dir
 
 __all__ = ["EmbeddedMetadata"]
 
-_Entries = dict[tuple[str, str], dict[str, tuple[str, int]]]
+SCHEMA_VERSION = 1
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS entries (
+        service TEXT NOT NULL, service_key TEXT NOT NULL, key TEXT NOT NULL,
+        value TEXT NOT NULL, mtime INTEGER NOT NULL,
+        UNIQUE (service, service_key, key))""",
+    "CREATE INDEX IF NOT EXISTS by_key ON entries (service, key, service_key)",
+)
+_UPSERT = (
+    "INSERT INTO entries (service, service_key, key, value, mtime) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (service, service_key, key) DO UPDATE SET value = excluded.value, "
+    "mtime = excluded.mtime"
+)
 
 
 class EmbeddedMetadata:
-    """The metadata of an embedded datastore: one crash-safe file (see the module docstring)."""
+    """The metadata of an embedded datastore: one SQLite database (see the module docstring)."""
 
-    FILE = "metadata.json"
+    FILE = "metadata.sqlite"
+    LEGACY = "metadata.json"
     LOCK = "metadata.lock"
 
-    def __init__(self, data_dir: str) -> None:
+    def __init__(self, data_dir: str, busy_timeout_ms: int = 10_000) -> None:
         self.dir = os.path.join(data_dir, "metadata")
         os.makedirs(self.dir, exist_ok=True)
         self.path = os.path.join(self.dir, self.FILE)
+        self.legacy_path = os.path.join(self.dir, self.LEGACY)
         self.lock_path = os.path.join(self.dir, self.LOCK)
-        self._mutex = threading.Lock()  # worker threads of one process
-        self._file: BinaryIO | None = (
-            None  # the open file the cache was parsed from (pins its inode)
+        self.busy_timeout = busy_timeout_ms / 1000
+        self._mutex = threading.Lock()  # one connection, shared by this process's threads
+        self._db: sqlite3.Connection | None = None
+
+    # -- the connection -----------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        """The open database, created (and the legacy file migrated) on first use."""
+        if self._db is None:
+            with open(self.lock_path, "a+b") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    db = self._open()
+                    try:
+                        self._migrate(db)
+                    except BaseException:
+                        db.close()
+                        raise
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+            self._db = db
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
-        self._entries: _Entries = {}
-
-    # -- reading ------------------------------------------------------------------------------
-
-    def _current(self) -> _Entries:
-        """The entries of the file now at ``self.path`` (parsed again only if it changed)."""
         try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            self._forget()
-            return self._entries
-        if self._file is not None:
-            own = os.fstat(self._file.fileno())
-            if (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino):
-                return self._entries
-        try:
-            f = open(self.path, "rb")  # noqa: SIM115 -- kept open to pin the inode
-        except FileNotFoundError:
-            self._forget()
-            return self._entries
-        try:
-            entries = self._parse(f.read())
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a 204 means the WAL frame is on disk
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise CorruptFile(self.path, f"unknown metadata schema version {version}")
+            if version == 0:
+                with db:
+                    db.execute("BEGIN IMMEDIATE")
+                    for stmt in _SCHEMA:
+                        db.execute(stmt)
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as e:
+            db.close()
+            self._raise(e)
         except BaseException:
-            f.close()
+            db.close()
             raise
-        self._forget()
-        self._file, self._entries = f, entries
-        return entries
+        return db
 
-    def _forget(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self._file, self._entries = None, {}
-
-    def _parse(self, buf: bytes) -> _Entries:
-        frames = list(iter_frames(buf))
-        if len(frames) != 1 or frames[0][0] != FrameStatus.OK or frames[0][1] != len(buf):
-            raise CorruptFile(self.path, "metadata file failed its CRC / framing check")
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Copy a legacy ``metadata.json`` into the database, then rename it aside."""
         try:
-            doc = orjson.loads(frames[0][2])
-            if doc.get("version") != 1:
-                raise ValueError(f"unknown version {doc.get('version')!r}")
-            entries: _Entries = {}
-            for service, service_key, key, value, mtime in doc["entries"]:
-                entries.setdefault((service, service_key), {})[key] = (value, int(mtime))
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise CorruptFile(self.path, f"unreadable metadata: {e}") from None
-        return entries
-
-    # -- writing ------------------------------------------------------------------------------
-
-    def _update(self, change) -> None:
-        """Apply ``change(entries) -> bool`` to the newest file, under the writers' lock."""
-        with self._mutex, open(self.lock_path, "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                entries = {k: dict(v) for k, v in self._current().items()}
-                if change(entries):
-                    self._write(entries)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _write(self, entries: _Entries) -> None:
-        rows = [
-            [service, service_key, key, value, mtime]
-            for (service, service_key), keys in sorted(entries.items())
-            for key, (value, mtime) in sorted(keys.items())
-        ]
-        data = encode_frame(orjson.dumps({"version": 1, "entries": rows}))
-        tmp = self.path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            with open(self.legacy_path, "rb") as f:
+                buf = f.read()
+        except FileNotFoundError:
+            return
+        rows = _parse_legacy(self.legacy_path, buf)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+            with db:  # one transaction: all of it or nothing (a re-run overwrites the same)
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(_UPSERT, rows)
+        except sqlite3.DatabaseError as e:
+            self._raise(e)
+        os.replace(self.legacy_path, self.legacy_path + ".migrated")
         fsync_dir(self.dir)
-        self._current()  # cache what was just written
+
+    def _raise(self, e: sqlite3.Error) -> None:
+        """``e`` as Kairos's error: an operational failure (the database stayed locked past
+        the busy timeout, a full disk) is a 503; anything else means a damaged file."""
+        if isinstance(e, sqlite3.OperationalError):
+            raise Unavailable(f"The metadata store is unavailable ({e}); retry later") from e
+        raise CorruptFile(self.path, f"unreadable metadata database: {e}") from e
+
+    def _run(self, sql: str, args: tuple) -> list[tuple]:
+        with self._mutex:
+            try:
+                return self._conn().execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as e:
+                self._raise(e)
+                raise  # unreachable: _raise always raises
 
     # -- MetadataStore ------------------------------------------------------------------------
 
     def set_value(self, service: str, service_key: str, key: str, value: str) -> None:
-        mtime = _millis()
-
-        def change(entries: _Entries) -> bool:
-            entries.setdefault((service, service_key), {})[key] = (value, mtime)
-            return True
-
-        self._update(change)
+        self._run(_UPSERT, (service, service_key, key, value, _millis()))
 
     def get_value(self, service: str, service_key: str, key: str) -> str | None:
-        with self._mutex:
-            hit = self._current().get((service, service_key), {}).get(key)
-        return None if hit is None else hit[0]
+        rows = self._run(
+            "SELECT value FROM entries WHERE service = ? AND service_key = ? AND key = ?",
+            (service, service_key, key),
+        )
+        return rows[0][0] if rows else None
 
     def list_service_keys(self, service: str) -> list[str]:
-        with self._mutex:
-            rows = [
-                (key, service_key)
-                for (s, service_key), keys in self._current().items()
-                if s == service
-                for key in keys
-            ]
-        return [service_key for _, service_key in sorted(rows)]
+        rows = self._run(
+            "SELECT service_key FROM entries WHERE service = ? ORDER BY key, service_key",
+            (service,),
+        )
+        return [r[0] for r in rows]
 
     def list_keys(
         self, service: str, service_key: str, starts_with: str | None = None
     ) -> list[str]:
-        with self._mutex:
-            keys = sorted(self._current().get((service, service_key), {}))
+        sql = "SELECT key FROM entries WHERE service = ? AND service_key = ?"
+        args: tuple = (service, service_key)
         if starts_with:
-            end = starts_with + CHAR_MAX
-            keys = [k for k in keys if starts_with <= k < end]
-        return keys
+            sql += " AND key >= ? AND key < ?"
+            args += (starts_with, starts_with + CHAR_MAX)
+        return [r[0] for r in self._run(sql + " ORDER BY key", args)]
 
     def delete_key(self, service: str, service_key: str, key: str) -> None:
-        def change(entries: _Entries) -> bool:
-            keys = entries.get((service, service_key))
-            if keys is None or key not in keys:
-                return False
-            del keys[key]
-            if not keys:
-                del entries[(service, service_key)]
-            return True
-
-        self._update(change)
+        self._run(
+            "DELETE FROM entries WHERE service = ? AND service_key = ? AND key = ?",
+            (service, service_key, key),
+        )
 
     def close(self) -> None:
         with self._mutex:
-            self._forget()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _parse_legacy(path: str, buf: bytes) -> list[tuple[str, str, str, str, int]]:
+    """The rows of a legacy ``metadata.json`` (module docstring); ``CorruptFile`` if damaged."""
+    frames = list(iter_frames(buf))
+    if len(frames) != 1 or frames[0][0] != FrameStatus.OK or frames[0][1] != len(buf):
+        raise CorruptFile(path, "metadata file failed its CRC / framing check")
+    try:
+        doc = orjson.loads(frames[0][2])
+        if doc.get("version") != 1:
+            raise ValueError(f"unknown version {doc.get('version')!r}")
+        return [
+            (str(service), str(service_key), str(key), str(value), int(mtime))
+            for service, service_key, key, value, mtime in doc["entries"]
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise CorruptFile(path, f"unreadable metadata: {e}") from None
 
 
 def _millis() -> int:
