@@ -40,7 +40,8 @@ LAYERS: list[list[tuple[str, tuple[str, ...]]]] = [
     [("ingest", ("kairos.ingest",)), ("query", ("kairos.query",))],
     [("app", ("kairos.app",))],
     [("perf", ("kairos.perf",))],
-    [("cli", ("kairos.cli", "kairos.__main__")), ("root", ("kairos",))],
+    [("root", ("kairos",))],  # kairos/__init__.py: __version__, Histogram, a lazy create_app
+    [("cli", ("kairos.cli", "kairos.__main__"))],
 ]
 
 
