@@ -39,9 +39,11 @@ def values_json(ts: np.ndarray, values: np.ndarray | list, kind: int) -> list:
     """``[[ts, value], ...]`` for one result, values printed KairosDB's way."""
     t = ts.tolist()
     if kind == 0:
-        return [list(p) for p in zip(t, values.tolist(), strict=True)]  # type: ignore[union-attr]
+        assert isinstance(values, np.ndarray)  # longs come as an int64 array
+        return [list(p) for p in zip(t, values.tolist(), strict=True)]
     if kind == 1:
-        v = values  # float64 array
+        assert isinstance(values, np.ndarray)  # doubles come as a float64 array
+        v = values
         plain = np.isfinite(v) & (v != 0) & (np.abs(v) >= 1e-3) & (np.abs(v) < 1e7)
         integral = plain & (np.floor(v) == v)
         if plain.all() and not integral.any():

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
+import orjson
 
 from kairos.errors import QueryFailed, QueryTimeout, QueryTooLarge
 from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING
@@ -210,6 +212,8 @@ def _run_metric(
 
     results = []
     scratch = kernels.Scratch()  # merged groups reuse buffers once the previous is done with
+    stream: Stream | None
+    sub: Stream | None
     for (gtype, key), members in sorted(groups.items(), key=order_key):
         stream = _merge(members, gtype, m.order, scratch)
         tagsets: dict[str, set[str]] = {}
@@ -265,8 +269,9 @@ def _merge(
 ) -> Stream:
     if gtype == "number":
         longs = [d.info.kind == LONG for d in members]
+        # A number series' values are an array (SeriesData: a list for strings and histograms).
         fs = [
-            d.values.astype(np.float64) if isl else d.values
+            cast(np.ndarray, d.values).astype(np.float64) if isl else d.values
             for d, isl in zip(members, longs, strict=True)
         ]
         all_long = bool(members) and all(longs)
@@ -347,7 +352,7 @@ def _group_ids(g, s: Stream, q: Query) -> tuple[np.ndarray, Callable[[int], dict
                 raise QueryFailed("/ by zero")
             ids = _java_mod(_java_div(s.ts - base, size), g.group_count)
 
-        def entry(gid: int, g=g) -> dict:
+        def time_entry(gid: int, g=g) -> dict:
             return {
                 "name": "time",
                 "range_size": {"value": g.range_size.value, "unit": g.range_size.unit},
@@ -355,32 +360,35 @@ def _group_ids(g, s: Stream, q: Query) -> tuple[np.ndarray, Callable[[int], dict
                 "group": {"group_number": gid},
             }
 
-        return ids.astype(np.int64), entry
+        return ids.astype(np.int64), time_entry
     if isinstance(g, ValueGroupBy):
         if s.gtype != "number":
             ids = np.full(n, -1, np.int64)
         else:
+            # s is a group straight from _merge: all three number columns are set.
+            assert s.f is not None and s.i is not None and s.is_long is not None
             iv = np.where(s.is_long, s.i, np.trunc(np.nan_to_num(s.f)).astype(np.int64))
             ids = _java_div(iv, g.range_size)
 
-        def entry(gid: int, g=g) -> dict:
+        def value_entry(gid: int, g=g) -> dict:
             return {"name": "value", "range_size": g.range_size, "group": {"group_number": gid}}
 
-        return ids.astype(np.int64), entry
+        return ids.astype(np.int64), value_entry
     assert isinstance(g, BinGroupBy)
     if s.gtype != "number":
         ids = np.full(n, -1, np.int64)
     else:
+        assert s.f is not None  # a number group
         ids = np.searchsorted(np.asarray(g.bins, np.float64), s.f, side="right").astype(np.int64)
 
-    def entry(gid: int, g=g) -> dict:
+    def bin_entry(gid: int, g=g) -> dict:
         return {
             "name": "bin",
             "bins": [java_double(b) for b in g.bins],
             "group": {"bin_number": gid},
         }
 
-    return ids, entry
+    return ids, bin_entry
 
 
 def _split(s: Stream, others: list, q: Query) -> list[tuple[list[dict], Stream]]:
@@ -403,21 +411,27 @@ def _split(s: Stream, others: list, q: Query) -> list[tuple[list[dict], Stream]]
 # -- output --------------------------------------------------------------------------------------
 
 
-def _values(s: Stream) -> list:
-    has_null = s.null is not None and s.null.any()
+def _values(s: Stream) -> list | orjson.Fragment:
+    null = s.null
+    has_null = null is not None and null.any()
     if s.gtype == "number":
+        f, i, is_long = s.f, s.i, s.is_long
+        assert f is not None and is_long is not None  # a number group has both
         if not has_null:
             return points_fragment(
-                s.ts, s.f, s.i if s.i is not None else np.zeros(len(s), np.int64), s.is_long
+                s.ts, f, i if i is not None else np.zeros(len(s), np.int64), is_long
             )
+        assert null is not None  # has_null
+        iv = cast(np.ndarray, i)  # None only for doubles alone, where no point reads it
         out = []
         t = s.ts.tolist()
-        for j, (ts, isl) in enumerate(zip(t, s.is_long.tolist(), strict=True)):
-            if has_null and s.null[j]:
+        for j, (ts, isl) in enumerate(zip(t, is_long.tolist(), strict=True)):
+            if has_null and null[j]:
                 out.append([ts, None])
             else:
-                out.append([ts, int(s.i[j]) if isl else java_double(float(s.f[j]))])
+                out.append([ts, int(iv[j]) if isl else java_double(float(f[j]))])
         return out
     if s.gtype == "histogram":
         return histograms.values_json(s)
+    assert s.objs is not None  # a text group has objs
     return [list(p) for p in zip(s.ts.tolist(), s.objs, strict=True)]

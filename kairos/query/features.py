@@ -498,16 +498,15 @@ def _gson(obj: object) -> bytes:
 @cache
 def features_json() -> bytes:
     """The body of ``GET /api/v1/features``: every feature with its processors by label."""
-    return _gson(
-        [
-            {
-                "name": f.name,
-                "label": f.label,
-                "properties": sorted(_processors(f), key=lambda p: java_key(p["label"])),
-            }
-            for f in FEATURES
-        ]
-    )
+    features: list[dict[str, object]] = [
+        {
+            "name": f.name,
+            "label": f.label,
+            "properties": sorted(_processors(f), key=lambda p: java_key(p["label"])),
+        }
+        for f in FEATURES
+    ]
+    return _gson(features)
 
 
 @cache

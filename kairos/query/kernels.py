@@ -28,7 +28,8 @@ Semantics worth knowing (all mirror KairosDB to the bit unless stated):
 from __future__ import annotations
 
 import sys
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypeGuard, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -78,11 +79,9 @@ def _float_array(values: npt.ArrayLike, name: str) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def _ready(a: object, dtype: type) -> bool:
+def _ready(a: object, dtype: type) -> TypeGuard[np.ndarray]:
     """Already a 1-D C-contiguous array of ``dtype`` (no conversion to make)."""
-    return (
-        type(a) is np.ndarray and a.dtype == dtype and a.ndim == 1 and a.flags.c_contiguous  # type: ignore[union-attr]
-    )
+    return type(a) is np.ndarray and a.dtype == dtype and a.ndim == 1 and a.flags.c_contiguous
 
 
 def _int_array(values: npt.ArrayLike, name: str) -> np.ndarray:
@@ -421,15 +420,15 @@ ALIGNED_MIN_K = 4
 fast)."""
 
 
-def shared_timestamps(ts_list: list[npt.ArrayLike]) -> bool:
+def shared_timestamps(ts_list: Sequence[npt.ArrayLike]) -> bool:
     """Whether there are several arrays and all hold the same int64 timestamps (then any merge
     of their series has each timestamp ``len(ts_list)`` times in a row)."""
     return len(ts_list) > 1 and bool(_m.shared_timestamps(list(ts_list)))
 
 
 def merge_sorted(
-    ts_list: list[npt.ArrayLike],
-    f_list: list[npt.ArrayLike],
+    ts_list: Sequence[npt.ArrayLike],
+    f_list: Sequence[npt.ArrayLike],
     *,
     perm: bool = True,
     aligned_min_k: int = ALIGNED_MIN_K,
@@ -452,15 +451,19 @@ def merge_sorted(
     """
     if len(ts_list) != len(f_list):
         raise ValueError(f"{len(ts_list)} timestamp arrays but {len(f_list)} value arrays")
-    ts_arrays, f_arrays = list(ts_list), list(f_list)
-    if not _m.ready_pairs(ts_arrays, f_arrays):  # else nothing to convert or check
+    ts_in, f_in = list(ts_list), list(f_list)
+    if _m.ready_pairs(ts_in, f_in):  # nothing to convert or check
+        # ready_pairs saw plain 1-D int64 and float64 ndarrays, pairwise of one length.
+        ts_arrays = cast("list[np.ndarray]", ts_in)
+        f_arrays = cast("list[np.ndarray]", f_in)
+    else:
         ts_arrays = [
             t if _ready(t, np.int64) else _int_array(t, f"ts_list[{j}]")
-            for j, t in enumerate(ts_arrays)
+            for j, t in enumerate(ts_in)
         ]
         f_arrays = [
             f if _ready(f, np.float64) else _float_array(f, f"f_list[{j}]")
-            for j, f in enumerate(f_arrays)
+            for j, f in enumerate(f_in)
         ]
         for j, (t, f) in enumerate(zip(ts_arrays, f_arrays, strict=True)):
             if t.shape != f.shape:

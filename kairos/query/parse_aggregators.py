@@ -116,8 +116,9 @@ def _pair(name: str, props: list[tuple[str, Any]], tz: str | None) -> PairAgg:
     return agg
 
 
-def _values(props: list[tuple[str, Any]]) -> dict[str, object]:
-    """Last value of each property, JSON nulls left out (the default stays)."""
+def _values(props: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Last value of each property, JSON nulls left out (the default stays); each already of
+    its bean's type (``_beans``)."""
     return {p: v for p, v in props if v is not None}
 
 
@@ -143,6 +144,7 @@ def _build_aggregator(
             (thresholds is None, bean_message(ctx, "thresholds", "may not be null")),
             (order is None, bean_message(ctx, "order", "may not be null")),
         )
+        assert thresholds is not None  # violations() raised for null
         return ScoreAgg(thresholds=thresholds, order=order)
     if name == "filter":
         # Java leaves a missing filter_op null and fails with a 500 once data arrives; the
@@ -243,6 +245,7 @@ def _build_group_by(name: str, props: list[tuple[str, Any]], ctx: str) -> GroupB
             (tags is None, bean_message(ctx, "tags", "may not be null")),
             (tags == [], bean_message(ctx, "tags", "may not be empty")),
         )
+        assert tags is not None  # violations() raised for null
         return TagGroupBy(tags=tags)
     if name == "time":
         range_size = given.get("range_size")
@@ -254,6 +257,7 @@ def _build_group_by(name: str, props: list[tuple[str, Any]], ctx: str) -> GroupB
                 bean_message(ctx, "groupCount", "must be greater than or equal to 1"),
             ),
         )
+        assert range_size is not None  # violations() raised for null
         return TimeGroupBy(
             range_size=range_size,
             group_count=group_count,
@@ -272,6 +276,7 @@ def _build_group_by(name: str, props: list[tuple[str, Any]], ctx: str) -> GroupB
         (bins is None, bean_message(ctx, "bins", "may not be null")),
         (bins == [], bean_message(ctx, "bins", "may not be empty")),
     )
+    assert bins is not None  # violations() raised for null
     return BinGroupBy(bins=bins)
 
 

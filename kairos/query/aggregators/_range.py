@@ -11,6 +11,8 @@ groups through, as KairosDB skips an aggregator that cannot take a group's type.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from kairos.errors import InvalidHistogram, QueryFailed
@@ -100,8 +102,11 @@ def _range(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery, now: int) -> Stre
             out.ts = rtime
         return out
     if name in ("avg", "sum", "min", "max"):
-        return Stream.doubles(rtime, kernels.segment_reduce(name, s.f, starts))
+        assert s.f is not None  # range_aggregator passes number groups only
+        op = cast("kernels.ReduceOp", name)  # one of the four, checked above
+        return Stream.doubles(rtime, kernels.segment_reduce(op, s.f, starts))
     if name == "dev":
+        assert s.f is not None  # range_aggregator passes number groups only
         sd, mean = kernels.segment_dev_mean(s.f, starts)  # StdAggregator's own running mean
         if agg.return_type == "pos_sd":
             sd = mean + agg.dev_count * sd
@@ -112,6 +117,7 @@ def _range(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery, now: int) -> Stre
         p = float(agg.percentile or 0.0)
         if not 0.0 <= p <= 1.0:
             raise QueryFailed(f"{p!r} is not in [0..1]")
+        assert s.f is not None  # range_aggregator passes number groups only
         return Stream.doubles(rtime, kernels.segment_percentile(s.f, starts, p))
     if name == "least_squares":
         return _least_squares(s, starts)
@@ -120,6 +126,7 @@ def _range(agg: RangeAgg, s: Stream, q: Query, m: MetricQuery, now: int) -> Stre
 
 def _least_squares(s: Stream, starts: np.ndarray) -> Stream:
     """1 point: itself; 2 points: both unchanged; 3 or more: the fitted line's two ends."""
+    assert s.f is not None  # a number group
     n = len(s)
     ends = np.append(starts[1:], n)
     sizes = ends - starts
@@ -127,9 +134,11 @@ def _least_squares(s: Stream, starts: np.ndarray) -> Stream:
     big = sizes >= 3
     two = np.flatnonzero(sizes >= 2)
     a = s.take(starts)
+    assert a.f is not None  # take keeps s's columns
     a.f = np.where(big, first, a.f)
     a.is_long = a.is_long & ~big
     b = s.take(np.where(sizes == 2, starts + 1, ends - 1)[two])
+    assert b.f is not None  # take keeps s's columns
     b.f = np.where(big[two], last[two], b.f)
     b.is_long = b.is_long & ~big[two]
     # Interleave: segment j's first row, then its second row (if any).
@@ -177,15 +186,19 @@ def _gaps(agg: RangeAgg, s: Stream, q: Query, now: int) -> Stream:
 
 
 def _concat(a: Stream, b: Stream) -> Stream:
-    def cat(x, y):
+    def cat(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
         return None if x is None else np.concatenate([x, y])
 
+    objs = None
+    if a.objs is not None:
+        assert b.objs is not None  # a and b are of one kind of group
+        objs = a.objs + b.objs
     return Stream(
         a.gtype,
         np.concatenate([a.ts, b.ts]),
         cat(a.f, b.f),
         cat(a.i, b.i),
         cat(a.is_long, b.is_long),
-        None if a.objs is None else a.objs + b.objs,
+        objs,
         cat(a.null, b.null),
     )

@@ -29,12 +29,18 @@ def save_as(agg: SaveAsAgg, s: Stream, ctx: Context) -> Stream:
     sorted_tags = java_sorted_tags(tags)
     live = ~s.null if s.null is not None else np.ones(len(s), bool)
     if s.gtype == "number":
+        assert s.f is not None and s.is_long is not None  # a number group has both
         for kind, mask in ((LONG, s.is_long & live), (DOUBLE, ~s.is_long & live)):
             if mask.any():
                 sid = b.series_id(agg.metric_name, sorted_tags, kind, agg.ttl)
-                words = s.i[mask] if kind == LONG else s.f[mask].view(np.int64)
+                if kind == LONG:
+                    assert s.i is not None  # some points are longs: their values are in i
+                    words = s.i[mask]
+                else:
+                    words = s.f[mask].view(np.int64)
                 b.add(np.full(int(mask.sum()), sid, np.int32), s.ts[mask], words)
     elif s.gtype == "text":
+        assert s.objs is not None  # a text group has objs
         sid = b.series_id(agg.metric_name, sorted_tags, STRING, agg.ttl)
         idx = np.flatnonzero(live)
         words = np.array([b.add_object(s.objs[j]) for j in idx.tolist()], np.int64)

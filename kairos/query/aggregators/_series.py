@@ -19,6 +19,7 @@ __all__ = ["div", "filter_points", "pairwise", "scale", "score", "sma", "trim"]
 @numbers_only
 def pairwise(agg: PairAgg, s: Stream, ctx: Context) -> Stream:
     """rate, sampler, diff: one value per consecutive pair, at the later point's time."""
+    assert s.f is not None  # numbers_only: a number group always has f
     if len(s) < 2:
         return Stream.doubles(s.ts[:0], s.f[:0])
     t0, t1 = s.ts[:-1], s.ts[1:]
@@ -45,21 +46,25 @@ def pairwise(agg: PairAgg, s: Stream, ctx: Context) -> Stream:
 
 @numbers_only
 def div(agg: DivAgg, s: Stream, ctx: Context) -> Stream:
+    assert s.f is not None  # numbers_only: a number group always has f
     return Stream.doubles(s.ts, s.f / agg.divisor)
 
 
 @numbers_only
 def scale(agg: ScaleAgg, s: Stream, ctx: Context) -> Stream:
+    assert s.f is not None  # numbers_only: a number group always has f
     return Stream.doubles(s.ts, s.f * agg.factor)
 
 
 @numbers_only
 def score(agg: ScoreAgg, s: Stream, ctx: Context) -> Stream:
+    assert s.f is not None  # numbers_only: a number group always has f
     return Stream.doubles(s.ts, _score(agg, s.f))
 
 
 @numbers_only
 def sma(agg: SmaAgg, s: Stream, ctx: Context) -> Stream:
+    assert s.f is not None  # numbers_only: a number group always has f
     if agg.size <= 0:
         raise QueryFailed("/ by zero")
     if len(s) < agg.size:
@@ -97,19 +102,21 @@ def _score(agg: ScoreAgg, f: np.ndarray) -> np.ndarray:
 
 def _filter_mask(agg: FilterAgg, s: Stream) -> np.ndarray:
     """True where the point is removed."""
-    numeric = not isinstance(agg.threshold, str)
+    threshold = agg.threshold
+    numeric = not isinstance(threshold, str)
     if s.gtype != ("number" if numeric else "text"):
         return np.ones(len(s), bool)  # type mismatch (a histogram too): removed
-    if numeric:
-        a, t = s.f, float(agg.threshold)
+    a: np.ndarray
+    t: float
+    if not isinstance(threshold, str):
+        assert s.f is not None  # a number group
+        a, t = s.f, float(threshold)
     else:
         keys = [java_key(o) for o in s.objs or []]
         a, t = (
             np.array(
                 [
-                    0
-                    if k == java_key(agg.threshold)
-                    else (1 if k > java_key(agg.threshold) else -1)
+                    0 if k == java_key(threshold) else (1 if k > java_key(threshold) else -1)
                     for k in keys
                 ]
             ),
