@@ -13,7 +13,9 @@
      +-- Unavailable (RuntimeError)          503, back-pressure; carries ``retry_after``
      |    +-- QueryTimeout                   503, a query past ``query_timeout_ms``
      |    +-- DatastoreUnavailable           503, the datastore did not answer; ``__cause__`` is
-     |                                            the driver's exception (logged, never sent)
+     |    |                                       the driver's exception (logged, never sent)
+     |    +-- InsufficientStorage            507, the data directory's disk is full or below the
+     |                                            free-space reserve (``min_free_mb``)
      +-- QueryFailed (RuntimeError)          500, KairosDB's own 500 for a valid query it cannot
      |    |                                       compute (the message is KairosDB's)
      |    +-- NonFiniteValue                 500, a NaN/Infinity result JSON cannot carry
@@ -36,6 +38,7 @@ __all__ = [
     "ConfigError",
     "CorruptFile",
     "DatastoreUnavailable",
+    "InsufficientStorage",
     "InvalidHistogram",
     "InvalidQuery",
     "KairosError",
@@ -116,6 +119,17 @@ class DatastoreUnavailable(Unavailable):
     The message says what failed in words a user can act on; the driver's exception is the
     ``__cause__`` and goes to the log only.
     """
+
+
+class InsufficientStorage(Unavailable):
+    """The data directory's file system is full (``ENOSPC``) or has less free space than the
+    reserve: nothing was written, the client retries after ``retry_after`` seconds.
+
+    507 Insufficient Storage (RFC 4918): a 5xx, so every ingest client retries it, and one a
+    monitoring rule can tell apart from an overload's 503.
+    """
+
+    status_code = 507
 
 
 class QueryFailed(KairosError, RuntimeError):

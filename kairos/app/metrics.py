@@ -146,9 +146,14 @@ class WorkerMetrics:
         os.makedirs(d, exist_ok=True)
         path = os.path.join(d, f"{os.getpid()}.json")
         tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(orjson.dumps(self.snapshot(state)))
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(orjson.dumps(self.snapshot(state)))
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)  # a full disk: give the space back
+            raise
 
 
 def record_batch(request: Request, points: int) -> None:
@@ -270,8 +275,12 @@ def aggregate(app: Sanic) -> _Aggregate:
     st = app.ctx.state
     cfg = st.config
     m: WorkerMetrics = app.ctx.metrics
-    m.write(cfg.data_dir, st)
-    snaps = load_snapshots(cfg.data_dir)
+    try:
+        m.write(cfg.data_dir, st)
+    except OSError:  # a full disk: the scrape still answers, with this worker's own numbers
+        pass
+    own = m.snapshot(st)
+    snaps = [s for s in load_snapshots(cfg.data_dir) if s.get("pid") != own["pid"]] + [own]
     agg = _Aggregate()
     c, g, h = agg.counters, agg.gauges, agg.hists
     for name in _COUNTERS:
@@ -484,9 +493,13 @@ def register(app: Sanic) -> None:
 
 
 async def _publish(app: Sanic) -> None:
+    failing = False
     while True:
         try:
             app.ctx.metrics.write(app.ctx.config.data_dir, getattr(app.ctx, "state", None))
-        except OSError:
-            log.exception("could not publish worker metrics")
+            failing = False
+        except OSError as e:
+            if not failing:  # once per streak: a full disk fails it every second
+                log.warning("could not publish worker metrics (%s)", e)
+            failing = True
         await asyncio.sleep(FLUSH_SECONDS)

@@ -1,0 +1,366 @@
+"""A full disk, on a small file system each test mounts as the data directory of a real server:
+every ingest path answers 507 + ``Retry-After`` (telnet waits), nothing acknowledged is lost,
+the writer survives and applies its backlog once space is freed, start-up works on a full disk,
+and the free-space reserve refuses ingest before the disk is full.
+
+The file system is a tmpfs of a few MB (``mount -t tmpfs``, needs root), else a loop-mounted
+ext4 image; where neither can be mounted the tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cramjam
+import httpx
+import orjson
+import pytest
+
+from kairos.errors import InsufficientStorage
+from kairos.storage.wal import WalReader, WalWriter
+from tests.conftest import Server, free_port, start_server
+from tests.unit.test_prometheus import series, write_request
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MB = 1024 * 1024
+FS_MB = 24
+
+
+def _run(*cmd: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False)
+
+
+@contextmanager
+def small_fs(path: Path, mb: int = FS_MB) -> Iterator[Path]:
+    """A file system of ``mb`` MB mounted on ``path`` (unmounted on exit).  Mounted as the data
+    directory itself, so that the server's log (beside it) stays writable."""
+    path.mkdir()
+    r = _run("mount", "-t", "tmpfs", "-o", f"size={mb}m", "tmpfs", path)
+    if r.returncode != 0:
+        img = path.parent / "small-fs.img"
+        with open(img, "wb") as f:
+            f.truncate(mb * MB)
+        made = _run("mkfs.ext4", "-q", "-F", img)
+        r = _run("mount", "-o", "loop", img, path) if made.returncode == 0 else made
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a small file system here: {r.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        if _run("umount", path).returncode != 0:
+            _run("umount", "-l", path)
+
+
+def free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def fill(fs: Path, leave: int = 0) -> Path:
+    """Fill ``fs`` until a write fails for lack of space (or only ``leave`` bytes are left);
+    returns the filler file."""
+    filler = fs / "filler"
+    chunk = b"\0" * (256 * 1024)
+    with open(filler, "wb", buffering=0) as f:
+        for size in (256 * 1024, 4096):
+            while free(fs) - size >= leave:
+                try:
+                    f.write(chunk[:size])
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC, e
+                    break
+    return filler
+
+
+def _body(metric: str, first: int, n: int) -> bytes:
+    return orjson.dumps(
+        [{"name": metric, "datapoints": [[first + i, i] for i in range(n)], "tags": {"h": "a"}}]
+    )
+
+
+def _count(c: httpx.Client, metric: str) -> int:
+    q = {
+        "start_absolute": 0,
+        "metrics": [
+            {
+                "name": metric,
+                "aggregators": [{"name": "count", "sampling": {"value": 100, "unit": "years"}}],
+            }
+        ],
+    }
+    r = c.post("/api/v1/datapoints/query", json=q)
+    assert r.status_code == 200, r.text
+    return sum(v for _, v in r.json()["queries"][0]["results"][0]["values"])
+
+
+def _assert_disk_full(r: httpx.Response, reserve: str | None = None) -> None:
+    assert r.status_code == 507, (r.status_code, r.text)
+    assert r.headers["retry-after"] == "5"
+    errors = r.json()["errors"]
+    assert len(errors) == 1 and errors[0].startswith("Disk full"), errors
+    if reserve is not None:
+        assert f"KAIROSDB_DISK_MIN_FREE_MB={reserve}" in errors[0], errors
+
+
+def _until(pred, timeout: float, what: str, srv: Server) -> float:
+    """Poll ``pred`` until true; returns the seconds it took (failing after ``timeout``)."""
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{what} not reached in {timeout}s\n{srv.log()[-4000:]}")
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def _backlog(c: httpx.Client) -> int:
+    """The WAL backlog, whatever the health status (503 while the disk is below its reserve)."""
+    return c.get("/health").json()["checks"]["Writer"]["wal_backlog_bytes"]
+
+
+def _writer_status(srv: Server) -> dict:
+    with open(srv.data_dir / "writer.status", "rb") as f:
+        return orjson.loads(f.read())
+
+
+def _remote_write_body(metric: str, ts: int) -> bytes:
+    return bytes(
+        cramjam.snappy.compress_raw(
+            write_request(series({"__name__": metric, "h": "a"}, [(1.5, ts), (2.5, ts + 1)]))
+        )
+    )
+
+
+PROM_HEADERS = {
+    "Content-Encoding": "snappy",
+    "Content-Type": "application/x-protobuf",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
+
+
+def test_wal_append_on_a_full_disk_leaves_nothing_and_resumes(tmp_path) -> None:
+    with small_fs(tmp_path / "data", 4) as fs:
+        (fs / "wal").mkdir()
+        filler = fill(fs)
+        wal = WalWriter(str(fs))  # no room for a WAL file: created by the first append
+        payload = os.urandom(64 * 1024)
+        with pytest.raises(InsufficientStorage):
+            wal.append(payload)
+        filler.unlink()
+        wal.append(payload)
+        size = os.path.getsize(wal.path)
+        fill(fs)
+        for _ in range(3):
+            with pytest.raises(InsufficientStorage) as e:
+                wal.append(payload, sync=True)
+            assert e.value.status_code == 507
+            assert os.path.getsize(wal.path) == size  # the partial frame was cut back off
+        (fs / "filler").unlink()
+        wal.append(payload, sync=True)
+        wal.close()
+        payloads, _, _ = WalReader(str(fs)).poll()
+        assert payloads == [payload, payload]
+
+
+def test_full_disk_refuses_every_ingest_path_and_recovers_without_loss(tmp_path) -> None:
+    telnet_port = free_port()
+    env = {"KAIROSDB_DISK_MIN_FREE_MB": "0", "KAIROSDB_TELNET_PORT": str(telnet_port)}
+    with small_fs(tmp_path / "data") as fs:
+        srv = start_server(fs, env=env, workers=1)
+        try:
+            with srv.client() as c:
+                acked = 0
+                for i in range(5):
+                    r = c.post("/api/v1/datapoints", content=_body("disk.http", i * 1000, 1000))
+                    assert r.status_code == 204, r.text
+                    acked += 1000
+                srv.wait_applied()
+                filler = fill(fs)
+
+                # Every ingest path is refused; nothing of it is stored.
+                def refused() -> bool:
+                    nonlocal acked
+                    r = c.post("/api/v1/datapoints", content=_body("disk.http", acked, 1000))
+                    if r.status_code == 204:  # room was left for this one: it counts
+                        acked += 1000
+                        return False
+                    _assert_disk_full(r)
+                    return True
+
+                _until(refused, 10, "507 for ingest", srv)
+                for _ in range(3):
+                    r = c.post("/api/v1/datapoints?sync=true", content=_body("disk.x", 0, 1000))
+                    _assert_disk_full(r)
+                gz = c.post(
+                    "/api/v1/datapoints",
+                    content=gzip.compress(_body("disk.x", 0, 10)),
+                    headers={"Content-Encoding": "gzip"},
+                )
+                _assert_disk_full(gz)
+                _assert_disk_full(
+                    c.post(
+                        "/api/v1/prometheus/writeadapter/write",
+                        content=_remote_write_body("disk_prom", 1000),
+                        headers=PROM_HEADERS,
+                    )
+                )
+                delete = {"start_absolute": 0, "metrics": [{"name": "disk.http"}]}
+                _assert_disk_full(c.post("/api/v1/datapoints/delete", json=delete))
+                _assert_disk_full(c.delete("/api/v1/metric/disk.http"))
+                _assert_disk_full(c.post("/api/v1/metadata/svc/key/k", content=b"value"))
+                _assert_disk_full(c.delete("/api/v1/metadata/svc/key/k"))
+
+                # Telnet has no answer to give: the connection stops being read instead.
+                tel = socket.create_connection(("127.0.0.1", telnet_port), timeout=10)
+                tel.sendall(b"".join(b"put disk.telnet %d %d h=a\n" % (i, i) for i in range(100)))
+
+                # Queries keep working, and the server says why ingest is refused.
+                assert _count(c, "disk.http") == acked
+                h = c.get("/health")
+                assert h.status_code == 503
+                disk = h.json()["checks"]["Disk"]
+                assert not disk["ok"] and disk["ingest"].startswith("read-only: Disk full")
+                ready = c.get("/health/ready")
+                assert ready.status_code == 200  # it serves queries: still ready for those
+                assert ready.json()["ingest"].startswith("read-only: Disk full")
+                assert c.get("/metrics").status_code == 200
+
+                # The writer lives on through the full disk and keeps reporting.
+                pid = _writer_status(srv)["pid"]
+                before = _writer_status(srv)["updated"]
+                _until(lambda: _writer_status(srv)["updated"] > before, 10, "a report", srv)
+                os.kill(pid, 0)
+
+                filler.unlink()
+                t0 = time.monotonic()
+                n = 0
+
+                def accepted() -> bool:
+                    nonlocal acked, n
+                    n += 1
+                    r = c.post("/api/v1/datapoints", content=_body("disk.http", acked, 1000))
+                    if r.status_code == 204:
+                        acked += 1000
+                        return True
+                    _assert_disk_full(r)
+                    return False
+
+                _until(accepted, 10, "ingest accepted again", srv)
+                t_ingest = time.monotonic() - t0
+                r = c.post(
+                    "/api/v1/prometheus/writeadapter/write",
+                    content=_remote_write_body("disk_prom", 1000),
+                    headers=PROM_HEADERS,
+                )
+                assert r.status_code == 200, r.text
+                srv.wait_applied()
+                _until(lambda: _count(c, "disk.telnet") == 100, 10, "telnet points", srv)
+                t_all = time.monotonic() - t0
+                tel.close()
+                assert _count(c, "disk.http") == acked
+                assert _count(c, "disk_prom") == 2
+                assert c.get("/health").status_code == 200
+                assert _writer_status(srv)["pid"] == pid
+                print(
+                    f"\nrecovery after freeing space: ingest 204 after {t_ingest:.2f} s, "
+                    f"held telnet lines stored and everything queryable after {t_all:.2f} s"
+                )
+        finally:
+            srv.stop()
+
+
+def test_start_up_on_a_full_disk_is_read_only_then_applies_the_backlog(tmp_path) -> None:
+    with small_fs(tmp_path / "data") as fs:
+        data = fs
+        # The writer applies once at start, then sleeps: what follows stays in the WAL.
+        env = {"KAIROSDB_WRITER_INTERVAL_MS": "600000", "KAIROSDB_DISK_MIN_FREE_MB": "0"}
+        srv = start_server(data, env=env, workers=1)
+        acked = 0
+        try:
+            with srv.client() as c:
+                time.sleep(0.5)
+                for i in range(10):
+                    r = c.post(
+                        "/api/v1/datapoints?sync=true", content=_body("disk.boot", i * 500, 500)
+                    )
+                    assert r.status_code == 204, r.text
+                    acked += 500
+        finally:
+            srv.kill()  # SIGKILL: the backlog is left unapplied in the WAL
+        filler = fill(fs)
+        env = {"KAIROSDB_DISK_MIN_FREE_MB": "0"}
+        srv = start_server(data, env=env, workers=2, wait_for="/health/live")
+        try:
+            with srv.client() as c:
+                _until(
+                    lambda: _writer_status(srv).get("state") == "disk full",
+                    20,
+                    "the writer reporting the full disk",
+                    srv,
+                )
+                status = _writer_status(srv)
+                assert "No space left on device" in status["error"], status
+                h = c.get("/health")
+                assert h.status_code == 503
+                checks = h.json()["checks"]
+                assert not checks["Disk"]["ok"] and not checks["Writer"]["ok"]
+                assert checks["Writer"]["state"] == "disk full"
+                assert checks["Writer"]["wal_backlog_bytes"] > 0
+                ready = c.get("/health/ready")
+                assert ready.json()["ingest"].startswith("read-only: Disk full")
+                for _ in range(4):
+                    _assert_disk_full(c.post("/api/v1/datapoints", content=_body("d.x", 0, 50)))
+                assert c.get("/api/v1/metricnames").status_code == 200
+
+                pid = status["pid"]
+                filler.unlink()
+                t0 = time.monotonic()
+                srv.wait_applied(30)
+                t_backlog = time.monotonic() - t0
+                assert _count(c, "disk.boot") == acked
+                r = c.post("/api/v1/datapoints", content=_body("disk.boot", acked, 500))
+                assert r.status_code == 204, r.text
+                status = _writer_status(srv)
+                assert status["pid"] == pid and status["state"] == "running"
+                assert "No space left on device" in status["last_error"]
+                assert c.get("/health").status_code == 200
+                assert "writer recovered after" in srv.log()
+                print(f"\nstart-up on a full disk: backlog applied {t_backlog:.2f} s after freeing")
+        finally:
+            srv.stop()
+
+
+def test_reserve_refuses_ingest_before_the_disk_is_full(tmp_path) -> None:
+    env = {"KAIROSDB_DISK_MIN_FREE_MB": "12", "KAIROSDB_WRITER_INTERVAL_MS": "1000"}
+    with small_fs(tmp_path / "data") as fs:
+        srv = start_server(fs, env=env, workers=1)
+        try:
+            with srv.client() as c:
+                r = c.post("/api/v1/datapoints", content=_body("disk.reserve", 0, 1000))
+                assert r.status_code == 204, r.text
+                filler = fill(fs, leave=8 * MB)  # under the 12 MB reserve, far from full
+                time.sleep(0.15)  # past the free-space sampling interval
+                r = c.post("/api/v1/datapoints", content=_body("disk.reserve", 1000, 1000))
+                _assert_disk_full(r, reserve="12")
+                assert free(fs) > 6 * MB  # refused with room to spare
+                # The writer still has room: what was acknowledged gets applied.
+                _until(lambda: _backlog(c) == 0, 20, "the backlog applied", srv)
+                assert _count(c, "disk.reserve") == 1000
+                h = c.get("/health").json()["checks"]["Disk"]
+                assert h["min_free_bytes"] == 12 * MB and h["free_bytes"] < 12 * MB
+                filler.unlink()
+                time.sleep(0.15)
+                r = c.post("/api/v1/datapoints", content=_body("disk.reserve", 1000, 1000))
+                assert r.status_code == 204, r.text
+                srv.wait_applied()
+                assert _count(c, "disk.reserve") == 2000
+        finally:
+            srv.stop()
