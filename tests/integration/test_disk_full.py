@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import logging
 import os
 import socket
 import subprocess
@@ -21,10 +22,13 @@ from pathlib import Path
 
 import cramjam
 import httpx
+import numpy as np
 import orjson
 import pytest
 
 from kairos.errors import InsufficientStorage
+from kairos.ingest.parser import parse_datapoints
+from kairos.storage.embedded.store import EmbeddedStore
 from kairos.storage.wal import WalReader, WalWriter
 from tests.conftest import Server, free_port, start_server
 from tests.unit.test_prometheus import series, write_request
@@ -364,3 +368,63 @@ def test_reserve_refuses_ingest_before_the_disk_is_full(tmp_path) -> None:
                 assert _count(c, "disk.reserve") == 2000
         finally:
             srv.stop()
+
+
+def _random_batch(metric: str, n: int, series: int = 1, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    body = [
+        {
+            "name": metric,
+            "tags": {"s": str(k)},
+            "datapoints": [
+                [int(t), float(v)] for t, v in zip(range(n), rng.random(n), strict=True)
+            ],
+        }
+        for k in range(series)
+    ]
+    r = parse_datapoints(orjson.dumps(body))
+    assert r.errors == []
+    return r.batch
+
+
+def _points(store: EmbeddedStore, metric: str) -> int:
+    store.refresh()
+    return sum(len(d.ts) for d in store.read(store.find_series(metric, {}), 0, 2**62))
+
+
+def test_failed_apply_on_a_full_disk_leaves_a_consistent_store(tmp_path) -> None:
+    """A write that meets ENOSPC midway (new series in series.log, a block, the manifest) is
+    undone by reopening, as the writer does; nothing half-written stays or takes space."""
+    with small_fs(tmp_path / "data", 4) as fs:
+        w = EmbeddedStore(str(fs), writer=True)
+        w.write(_random_batch("m.ok", 1000))
+        filler = fill(fs)
+        with pytest.raises(OSError) as e:
+            w.write(_random_batch("m.new", 2000, series=50, seed=1), {"f.wal": 123})
+        assert e.value.errno == errno.ENOSPC
+        assert not os.path.exists(fs / "MANIFEST.tmp")
+        assert os.listdir(fs / "segments") == ["000000000001.kblk"]
+        w.close()
+        w = EmbeddedStore(str(fs), writer=True)  # the writer's reopen after a failed step
+        assert w.wal_positions == {} and w.metric_names() == ["m.ok"]
+        filler.unlink()
+        w.write(_random_batch("m.new", 2000, series=50, seed=1), {"f.wal": 123})
+        reader = EmbeddedStore(str(fs))
+        assert _points(reader, "m.new") == 100_000 and _points(reader, "m.ok") == 1000
+        assert reader.wal_positions == {"f.wal": 123}
+
+
+def test_compaction_waits_for_room_and_the_apply_goes_on(tmp_path, caplog) -> None:
+    with small_fs(tmp_path / "data", 8) as fs:
+        w = EmbeddedStore(str(fs), writer=True, fanout=2)
+        w.write(_random_batch("m", 100_000))  # one level-0 block of ~0.8 MB of random doubles
+        filler = fill(fs, leave=256 * 1024)
+        with caplog.at_level(logging.WARNING, logger="kairos.store"):
+            w.write(_random_batch("m", 10, seed=2), {"f.wal": 1})  # a run of 2 blocks is due
+        assert "compaction postponed" in caplog.text
+        assert [s["level"] for s in w._view.manifest["segments"]] == [0, 0]
+        assert w.wal_positions == {"f.wal": 1} and _points(w, "m") == 100_000
+        filler.unlink()
+        w.write(_random_batch("m", 10, seed=3), {"f.wal": 2})
+        assert [s["level"] for s in w._view.manifest["segments"]] == [1]  # the 3 merged
+        assert _points(EmbeddedStore(str(fs)), "m") == 100_000
