@@ -257,6 +257,7 @@ _COUNTERS = {
 _GAUGES = {
     "kairos_wal_backlog_bytes": "WAL bytes not yet applied by the writer",
     "kairos_wal_disk_bytes": "bytes of WAL files on disk",
+    "kairos_data_dir_free_bytes": "free bytes of the data directory's file system",
     "kairos_writer_lag_seconds": "seconds since the writer's last apply while backlog > 0",
     "kairos_process_resident_memory_bytes": "resident memory per process",
     "kairos_http_workers": "live HTTP worker processes reporting metrics",
@@ -333,6 +334,9 @@ def aggregate(app: Sanic) -> _Aggregate:
             LATENCY_BOUNDS,
         )
     g["kairos_wal_disk_bytes"][()] = wal_disk_bytes(st.wal.dir)
+    st.admission.sample_disk()
+    if st.admission.free is not None:
+        g["kairos_data_dir_free_bytes"][()] = st.admission.free
     st.store.refresh()
     backlog = backlog_bytes(st.wal.dir, st.store.wal_positions)
     g["kairos_wal_backlog_bytes"][()] = backlog

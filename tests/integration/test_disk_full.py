@@ -235,7 +235,9 @@ def test_full_disk_refuses_every_ingest_path_and_recovers_without_loss(tmp_path)
                 ready = c.get("/health/ready")
                 assert ready.status_code == 200  # it serves queries: still ready for those
                 assert ready.json()["ingest"].startswith("read-only: Disk full")
-                assert c.get("/metrics").status_code == 200
+                scrape = c.get("/metrics")
+                assert scrape.status_code == 200
+                assert "kairos_data_dir_free_bytes 0.0" in scrape.text, scrape.text[-2000:]
 
                 # The writer lives on through the full disk and keeps reporting.
                 pid = _writer_status(srv)["pid"]
