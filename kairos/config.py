@@ -354,6 +354,16 @@ class Config:
         env="KAIROSDB_DATASTORE_RETENTION_SECONDS",
         check=NON_NEGATIVE,
     )
+    datastore_min_free_mb: float = setting(
+        256.0,
+        """Free-space reserve of the data directory's file system: below it, ingest, deletes
+        and metadata writes answer 507 with ``Retry-After`` (queries keep working) and resume
+        by themselves once space is freed; the writer and compaction keep the reserve to
+        finish their work.  0 refuses only when the disk is actually full.""",
+        key="datastore.min_free_mb",
+        env="KAIROSDB_DISK_MIN_FREE_MB",
+        check=Check(lambda v: 0 <= v < math.inf, "must be a number >= 0"),
+    )
     datastore_compaction_fanout: int = setting(
         8,
         "Embedded store: blocks of one level merged together into the next level.",

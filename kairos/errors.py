@@ -13,8 +13,10 @@
      +-- Unavailable (RuntimeError)          503, back-pressure; carries ``retry_after``
      |    +-- QueryTimeout                   503, a query past ``query_timeout_ms``
      |    +-- DatastoreUnavailable           503, the datastore did not answer; ``__cause__`` is
-     |         |                                  the driver's exception (logged, never sent)
-     |         +-- DatastoreStarting         503, it answers but its tables do not exist yet
+     |    |    |                                  the driver's exception (logged, never sent)
+     |    |    +-- DatastoreStarting         503, it answers but its tables do not exist yet
+     |    +-- InsufficientStorage            507, the data directory's disk is full or below the
+     |                                            free-space reserve (``min_free_mb``)
      +-- QueryFailed (RuntimeError)          500, KairosDB's own 500 for a valid query it cannot
      |    |                                       compute (the message is KairosDB's)
      |    +-- NonFiniteValue                 500, a NaN/Infinity result JSON cannot carry
@@ -38,6 +40,7 @@ __all__ = [
     "CorruptFile",
     "DatastoreStarting",
     "DatastoreUnavailable",
+    "InsufficientStorage",
     "InvalidHistogram",
     "InvalidQuery",
     "KairosError",
@@ -124,6 +127,17 @@ class DatastoreStarting(DatastoreUnavailable):
     """The datastore answers but is not ready to serve yet: a new Cassandra keyspace whose
     tables the writer has not created yet.  Readiness fails on it even where ingest alone
     would keep a service ready (ingest is not lost, but the service cannot answer queries)."""
+
+
+class InsufficientStorage(Unavailable):
+    """The data directory's file system is full (``ENOSPC``) or has less free space than the
+    reserve: nothing was written, the client retries after ``retry_after`` seconds.
+
+    507 Insufficient Storage (RFC 4918): a 5xx, so every ingest client retries it, and one a
+    monitoring rule can tell apart from an overload's 503.
+    """
+
+    status_code = 507
 
 
 class QueryFailed(KairosError, RuntimeError):

@@ -87,10 +87,11 @@ def start_server(
     env: dict | None = None,
     workers: int = 2,
     command: str = "serve",
-    wait_path: str = "/health",
+    wait_for: str = "/health",
 ) -> Server:
-    """A server on ``data_dir``, returned once ``wait_path`` answers 200 (``/health/live`` for a
-    server whose datastore is down on purpose)."""
+    """Start ``kairos serve`` on ``data_dir`` and wait until ``wait_for`` answers 200 (a
+    server expected to start unhealthy, or whose datastore is down on purpose, waits for
+    ``/health/live``)."""
     port = port or free_port()
     log_path = data_dir.parent / f"kairos-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +129,7 @@ def start_server(
         if proc.poll() is not None:
             raise RuntimeError(f"kairos exited with {proc.returncode}:\n{srv.log()}")
         try:
-            r = httpx.get(srv.url + wait_path, timeout=2)
+            r = httpx.get(srv.url + wait_for, timeout=2)
             if r.status_code == 200:
                 return srv
         except httpx.HTTPError:

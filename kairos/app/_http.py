@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import orjson
 from sanic import HTTPResponse, Request
 from sanic.exceptions import NotFound, SanicException
 from sanic.response import raw
 
-from kairos.errors import KairosError, Unavailable
+from kairos.errors import InsufficientStorage, KairosError, Unavailable
+from kairos.storage._fs import disk_full
+from kairos.storage.wal import DISK_FULL_RETRY_AFTER
 
 __all__ = [
     "STANDARD_HEADERS",
@@ -22,6 +25,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("kairos.http")
+
+DISK_FULL_LOG_SECONDS = 10.0
+_disk_full_logged = [float("-inf")]
 
 # MetricsResource.setHeaders: what KairosDB adds to successful responses.
 STANDARD_HEADERS = {
@@ -71,6 +77,23 @@ def render_error(request_id: object, method: str, path: str, exc: BaseException)
     exception's text: the exception and its traceback go to the log under ``request_id``, which
     the answer also carries (in the message and ``X-Request-Id``).
     """
+    if disk_full(exc):
+        # A full disk met by a write not guarded otherwise (a metadata write...): not a bug.
+        cause = exc
+        exc = InsufficientStorage(
+            f"Disk full: {getattr(exc, 'strerror', None) or exc}; nothing was stored; "
+            "retry once space is freed",
+            retry_after=DISK_FULL_RETRY_AFTER,
+        )
+        exc.__cause__ = cause
+    if isinstance(exc, InsufficientStorage):
+        # Every write is refused while the disk is full: one log line per interval, not per
+        # request (the admission check also logs when refusing starts and ends).
+        now = time.monotonic()
+        if now - _disk_full_logged[0] >= DISK_FULL_LOG_SECONDS:
+            _disk_full_logged[0] = now
+            log.warning("%s %s: %s", method, path, exc, exc_info=exc.__cause__)
+        return error_response(exc.messages, exc.status_code, {"Retry-After": str(exc.retry_after)})
     if isinstance(exc, KairosError):
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
         if exc.status_code >= 500:

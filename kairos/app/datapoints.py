@@ -158,6 +158,7 @@ def _delete_spec(m: MetricQuery, start: int, end: int) -> DeleteSpec:
 async def _append_deletes(st: WorkerState, specs: list[DeleteSpec]) -> None:
     """Durably log the deletes, then wait (bounded) until the writer has applied them, so a
     query right after the 204 no longer sees the points."""
+    st.admission.check_disk()
     loop = asyncio.get_running_loop()
     name, end = "", 0
     for spec in specs:

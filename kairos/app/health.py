@@ -1,7 +1,11 @@
 """Health endpoints: KairosDB's ``/api/v1/health/{check,status}`` and ``/health[/ready|/live]``.
 
-Healthy means: the datastore answers a read and the writer process is applying the WAL (its
-status file is fresh, or there is nothing to apply).
+Healthy means: the datastore answers a read, the writer process is applying the WAL (its
+status file is fresh, or there is nothing to apply) and the data directory has more free space
+than its reserve (``Disk``).  With less, the server is read-only for ingest: ``/health`` is 503
+and says why, ``/health/ready`` says ``"ingest": "read-only: ..."`` and stays 200 for a
+service that also answers queries (they keep working) but is 503 for an ingest-only one.
+Ingest is accepted again, without a restart, as soon as space is freed.
 
 During a graceful shutdown (the main process got SIGTERM/SIGINT and created the draining flag,
 see :mod:`kairos.app.factory`) every check endpoint reports a failing ``Shutdown`` check and
@@ -42,6 +46,16 @@ def _checks(st: WorkerState) -> dict[str, tuple[bool, dict]]:
         out["Datastore-Query"] = (False, {"error": str(e), "starting": True})
     except Exception as e:  # the check reports any failure as FAIL
         out["Datastore-Query"] = (False, {"error": str(e)})
+    adm = st.admission
+    refusing = adm.sample_disk()
+    out["Disk"] = (
+        not refusing or not st.config.runs_writer,  # a query service writes nothing there
+        {
+            "free_bytes": adm.free,
+            "min_free_bytes": adm.min_free,
+            "ingest": f"read-only: {adm.disk_message()}" if refusing else "accepted",
+        },
+    )
     status = read_status(st.config.data_dir)
     # Live: bytes in the WAL that the datastore's checkpoint does not cover yet.
     backlog = backlog_bytes(st.wal.dir, st.store.wal_positions)
@@ -61,6 +75,7 @@ def _checks(st: WorkerState) -> dict[str, tuple[bool, dict]]:
                 "applied_points": status.get("applied_points", 0),
                 "seconds_since_report": round(age, 3),
                 **({"error": status["error"]} if status.get("error") else {}),
+                **({"last_error": status["last_error"]} if status.get("last_error") else {}),
             },
         )
     out["WAL"] = (
@@ -112,8 +127,15 @@ async def ready(request: Request) -> HTTPResponse:
     checks = _checks(st)
     backlog = checks["Writer"][1]["wal_backlog_bytes"]
     datastore_ok, datastore = checks["Datastore-Query"]
-    if st.config.api_groups & {"INGEST", "DELETE"}:
-        ok = backlog <= st.admission.max_backlog and not datastore.get("starting")
+    disk_ok, disk = checks["Disk"]
+    groups = st.config.api_groups
+    if groups & {"INGEST", "DELETE"}:
+        # A full disk makes the service read-only: still ready if it answers queries.
+        ok = (
+            backlog <= st.admission.max_backlog
+            and not datastore.get("starting")
+            and (disk_ok or "QUERY" in groups)
+        )
     else:
         ok = datastore_ok
     if "Shutdown" in checks:
@@ -124,6 +146,7 @@ async def ready(request: Request) -> HTTPResponse:
         "status": status,
         "datastore": "ok" if datastore_ok else datastore["error"],
         "wal_backlog_bytes": backlog,
+        "ingest": disk["ingest"],
     }
     return json_response(body, status=200 if ok else 503)
 

@@ -16,7 +16,8 @@ JAX-RS methods are: JSON (the default) and ``text/plain``; both return the value
 is 404 with ``{"errors":["Key not found"]}`` for JSON and an empty body for text.  Metadata is
 never gated by the server type.  Result shapes and orders are the store's
 (:mod:`kairos.storage.metadata`).  A datastore failure is Kairos's usual error (503 with
-``Retry-After`` while Cassandra is unreachable, where KairosDB answers 500).
+``Retry-After`` while Cassandra is unreachable, where KairosDB answers 500; 507 with
+``Retry-After`` for a write while the data directory's disk is below its reserve or full).
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ JSON = "application/json; charset=UTF-8"
 async def _call(request: Request, method: str, *args):
     store = request.app.ctx.state.metadata
     return await asyncio.get_running_loop().run_in_executor(None, getattr(store, method), *args)
+
+
+def _check_disk(request: Request) -> None:
+    """507 while the data directory is below its reserve, when the metadata lives there."""
+    st = request.app.ctx.state
+    if st.config.datastore == "embedded":
+        st.admission.check_disk()
 
 
 def _unauthorized() -> HTTPResponse:
@@ -118,6 +126,7 @@ async def set_value(request: Request, service: str, service_key: str, key: str) 
     service = unquote(service)
     if _reserved(service):
         return _unauthorized()
+    _check_disk(request)
     value = request.body.decode("utf-8", errors="replace")
     await _call(request, "set_value", service, unquote(service_key), unquote(key), value)
     return no_content()
@@ -128,5 +137,6 @@ async def delete_key(request: Request, service: str, service_key: str, key: str)
     service = unquote(service)
     if _reserved(service):
         return _unauthorized()
+    _check_disk(request)
     await _call(request, "delete_key", service, unquote(service_key), unquote(key))
     return no_content()

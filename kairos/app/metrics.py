@@ -147,9 +147,14 @@ class WorkerMetrics:
         os.makedirs(d, exist_ok=True)
         path = os.path.join(d, f"{os.getpid()}.json")
         tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(orjson.dumps(self.snapshot(state)))
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(orjson.dumps(self.snapshot(state)))
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)  # a full disk: give the space back
+            raise
 
 
 def record_batch(request: Request, points: int) -> None:
@@ -256,6 +261,7 @@ _COUNTERS = {
 _GAUGES = {
     "kairos_wal_backlog_bytes": "WAL bytes not yet applied by the writer",
     "kairos_wal_disk_bytes": "bytes of WAL files on disk",
+    "kairos_data_dir_free_bytes": "free bytes of the data directory's file system",
     "kairos_writer_lag_seconds": "seconds since the writer's last apply while backlog > 0",
     "kairos_process_resident_memory_bytes": "resident memory per process",
     "kairos_http_workers": "live HTTP worker processes reporting metrics",
@@ -274,8 +280,12 @@ def aggregate(app: Sanic) -> _Aggregate:
     st = app.ctx.state
     cfg = st.config
     m: WorkerMetrics = app.ctx.metrics
-    m.write(cfg.data_dir, st)
-    snaps = load_snapshots(cfg.data_dir)
+    try:
+        m.write(cfg.data_dir, st)
+    except OSError:  # a full disk: the scrape still answers, with this worker's own numbers
+        pass
+    own = m.snapshot(st)
+    snaps = [s for s in load_snapshots(cfg.data_dir) if s.get("pid") != own["pid"]] + [own]
     agg = _Aggregate()
     c, g, h = agg.counters, agg.gauges, agg.hists
     for name in _COUNTERS:
@@ -328,6 +338,9 @@ def aggregate(app: Sanic) -> _Aggregate:
             LATENCY_BOUNDS,
         )
     g["kairos_wal_disk_bytes"][()] = wal_disk_bytes(st.wal.dir)
+    st.admission.sample_disk()
+    if st.admission.free is not None:
+        g["kairos_data_dir_free_bytes"][()] = st.admission.free
     st.store.refresh()
     backlog = backlog_bytes(st.wal.dir, st.store.wal_positions)
     g["kairos_wal_backlog_bytes"][()] = backlog
@@ -488,9 +501,13 @@ def register(app: Sanic) -> None:
 
 
 async def _publish(app: Sanic) -> None:
+    failing = False
     while True:
         try:
             app.ctx.metrics.write(app.ctx.config.data_dir, getattr(app.ctx, "state", None))
-        except OSError:
-            log.exception("could not publish worker metrics")
+            failing = False
+        except OSError as e:
+            if not failing:  # once per streak: a full disk fails it every second
+                log.warning("could not publish worker metrics (%s)", e)
+            failing = True
         await asyncio.sleep(FLUSH_SECONDS)

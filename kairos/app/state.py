@@ -50,7 +50,12 @@ class WorkerState:
             wal=WalWriter(config.data_dir),
             store=store,
             metadata=open_metadata(config, store),
-            admission=Admission(config.max_memory_mb, config.wal_max_backlog_mb),
+            admission=Admission(
+                config.max_memory_mb,
+                config.wal_max_backlog_mb,
+                config.data_dir,
+                config.datastore_min_free_mb,
+            ),
             bodies=BodyBudget(config.inflight_body_bytes),
             cache=(
                 QueryCache(int(config.cache_max_mb * 1024 * 1024), WriteVersions(config.data_dir))

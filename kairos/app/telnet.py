@@ -6,6 +6,12 @@ workers).  The protocol logic lives in :mod:`kairos.ingest.telnet` and
 (non-sync: the group commit fsyncs it), ``version`` replies are written back, and bad lines are
 logged with the client address and counted in :class:`LineStats` (``app.ctx.line_stats``).
 Nothing else is ever written back, and no bad line closes a connection.
+
+While the data directory is below its free-space reserve or full (where HTTP ingest answers
+507), a connection whose read could not be stored holds that read's batch, stops reading
+(``pause_reading``: TCP flow control makes the client wait, as a slow server would) and tries
+again every ``DISK_RETRY_SECONDS``; once the batch is stored it reads on.  Nothing read is
+dropped, unless the connection closes first (logged with the number of points).
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ from typing import Protocol, cast
 from sanic import Sanic
 
 from kairos.config import Config
+from kairos.errors import InsufficientStorage
 from kairos.ingest.telnet import FeedResult, LineFramer, TelnetSession
 from kairos.storage.records import encode_batch
 
 __all__ = ["LineProtocol", "LineStats", "register_line_listeners"]
 
 log = logging.getLogger("kairos.telnet")
+
+DISK_RETRY_SECONDS = 0.2
 
 
 @dataclass
@@ -65,6 +74,10 @@ class LineProtocol(asyncio.Protocol):
         self.session = listener.session_factory()
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        self.held: list[tuple[bytes, int]] = []
+        """Encoded batches read but not stored yet (the disk is full), with their points."""
+        self.paused = False
+        self.retry_pending = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # a stream server's connections are (read-write) Transports
@@ -76,6 +89,15 @@ class LineProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.listener.transports.discard(self.transport)
+        if self.held:
+            log.warning(
+                "%s %s: connection closed while the disk is full; %d points read from it "
+                "were not stored",
+                self.listener.name,
+                self.peer,
+                sum(n for _, n in self.held),
+            )
+            self.held.clear()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -88,10 +110,8 @@ class LineProtocol(asyncio.Protocol):
         stats = lis.stats
         name = lis.name
         if res.batch is not None:
-            st = lis.app.ctx.state
-            st.wal.append(encode_batch(res.batch), False)
-            st.ingested_points += res.n_points
-            stats.points += res.n_points
+            self.held.append((encode_batch(res.batch), res.n_points))
+            self._store_held()
         for msg in res.errors:
             log.warning("%s %s: %s", name, self.peer, msg)
         stats.bad_lines += len(res.errors)
@@ -110,6 +130,37 @@ class LineProtocol(asyncio.Protocol):
         for reply in res.replies:
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.write(reply)
+
+    def _store_held(self) -> None:
+        """Append the held batches to the WAL, in order; on a full disk keep the rest, stop
+        reading and try again later."""
+        st = self.listener.app.ctx.state
+        while self.held:
+            payload, n = self.held[0]
+            try:
+                st.admission.check_disk()
+                st.wal.append(payload, False)
+            except InsufficientStorage:
+                if not self.paused and self.transport is not None:
+                    self.paused = True
+                    self.transport.pause_reading()
+                    log.debug("%s %s: disk full, reading paused", self.listener.name, self.peer)
+                if not self.retry_pending:
+                    self.retry_pending = True
+                    asyncio.get_running_loop().call_later(DISK_RETRY_SECONDS, self._retry)
+                return
+            self.held.pop(0)
+            st.ingested_points += n
+            self.listener.stats.points += n
+        if self.paused and self.transport is not None and not self.transport.is_closing():
+            self.paused = False
+            self.transport.resume_reading()
+            log.debug("%s %s: reading resumed", self.listener.name, self.peer)
+
+    def _retry(self) -> None:
+        self.retry_pending = False
+        if self.held and self.transport is not None and not self.transport.is_closing():
+            self._store_held()
 
 
 def register_line_listeners(app: Sanic, config: Config) -> None:

@@ -41,8 +41,11 @@ class WriteVersions:
         except FileNotFoundError:
             return False
         try:
-            if create and os.fstat(fd).st_size != size:
-                os.ftruncate(fd, size)
+            if create:
+                if os.fstat(fd).st_size != size:
+                    os.ftruncate(fd, size)
+                # Allocate every block now: a store to a mapped hole on a full disk is SIGBUS.
+                os.posix_fallocate(fd, 0, size)
             if os.fstat(fd).st_size != size:
                 return False
             access = mmap.ACCESS_WRITE if create else mmap.ACCESS_READ

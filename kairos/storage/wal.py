@@ -23,15 +23,24 @@ import os
 import threading
 import time
 
-from kairos.errors import CorruptFile
+from kairos.errors import CorruptFile, InsufficientStorage
 from kairos.storage._frame import HEADER, MAGIC, FrameStatus, encode_frame, iter_frames
-from kairos.storage._fs import fsync_dir
+from kairos.storage._fs import disk_full, fsync_dir, remove_quietly, write_all
 
-__all__ = ["FILE_MAGIC", "WalReader", "WalWriter", "backlog_bytes", "wal_dir"]
+__all__ = [
+    "DISK_FULL_RETRY_AFTER",
+    "FILE_MAGIC",
+    "WalReader",
+    "WalWriter",
+    "backlog_bytes",
+    "wal_dir",
+]
 
 log = logging.getLogger("kairos.wal")
 
 FILE_MAGIC = b"KAIROSW1"
+DISK_FULL_RETRY_AFTER = 5
+"""``Retry-After`` seconds of a refusal for a full disk (space rarely returns within one)."""
 _counter = 0
 _counter_lock = threading.Lock()
 
@@ -49,7 +58,13 @@ def _new_name() -> str:
 
 
 class WalWriter:
-    """Appends frames to this process's WAL file (thread-safe)."""
+    """Appends frames to this process's WAL file (thread-safe).
+
+    A full disk never leaves a partial frame behind nor stops the process: an append that
+    cannot be written is cut back off the file and raises
+    :class:`~kairos.errors.InsufficientStorage`; a WAL file that cannot be created (at start
+    on a full disk, or at rotation) is created by the next append that finds room.
+    """
 
     def __init__(self, data_dir: str, segment_bytes: int = 64 << 20) -> None:
         self.dir = wal_dir(data_dir)
@@ -59,18 +74,33 @@ class WalWriter:
         self._fd = -1
         self._size = 0
         self._dirty = False
+        self.path = ""
         self.bytes_written = 0
         self.appends = 0
         self.synced_appends = 0
-        self._open_new()
+        try:
+            self._open_new()
+        except OSError as e:
+            if not disk_full(e):
+                raise
+            log.warning(
+                "WAL: cannot create a file in %s (%s); ingest is refused until space is freed",
+                self.dir,
+                e.strerror,
+            )
 
     def _open_new(self) -> None:
         path = os.path.join(self.dir, _new_name())
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.write(fd, FILE_MAGIC)
-        os.fsync(fd)
-        fsync_dir(self.dir)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            write_all(fd, FILE_MAGIC)
+            os.fsync(fd)
+            fsync_dir(self.dir)
+        except BaseException:
+            os.close(fd)
+            remove_quietly(path)
+            raise
         old = self._fd
         self._fd, self._size, self.path = fd, len(FILE_MAGIC), path
         if old >= 0:
@@ -78,22 +108,54 @@ class WalWriter:
             os.close(old)  # releases the flock: the writer may now finish and delete it
 
     def append(self, payload: bytes, sync: bool = False) -> tuple[str, int]:
-        """Append one record; returns (file name, offset just past it) for waiting on it."""
+        """Append one record; returns (file name, offset just past it) for waiting on it.
+
+        Raises :class:`~kairos.errors.InsufficientStorage` when the disk is full: then nothing
+        of the record is in the file (with ``sync``, a record written whose fdatasync failed
+        may be applied, and its retry applied again: re-applying points is idempotent).
+        """
         frame = encode_frame(payload)
         with self._lock:
-            if self._size + len(frame) > self.segment_bytes and self._size > len(FILE_MAGIC):
-                self._open_new()
-            _write_all(self._fd, frame)
-            self._size += len(frame)
-            self.bytes_written += len(frame)
+            try:
+                if self._fd < 0 or (
+                    self._size + len(frame) > self.segment_bytes and self._size > len(FILE_MAGIC)
+                ):
+                    self._open_new()
+                self._write(frame)
+                self._size += len(frame)
+                self.bytes_written += len(frame)
+                self._dirty = True
+                if sync:
+                    os.fdatasync(self._fd)
+            except OSError as e:
+                if disk_full(e):
+                    raise InsufficientStorage(
+                        f"Disk full: the write-ahead log could not be written ({e.strerror}); "
+                        "nothing of this request was stored; retry later",
+                        retry_after=DISK_FULL_RETRY_AFTER,
+                    ) from e
+                raise
             self.appends += 1
             if sync:
-                os.fdatasync(self._fd)
                 self._dirty = False
                 self.synced_appends += 1
-            else:
-                self._dirty = True
             return os.path.basename(self.path), self._size
+
+    def _write(self, frame: bytes) -> None:
+        """Write ``frame`` whole, or cut what was written of it back off the file: a torn frame
+        in a live file would stop the writer there, and a full disk needs the space back."""
+        try:
+            write_all(self._fd, frame)
+        except BaseException:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                # The file keeps a torn tail: finish it (the writer repairs finished files)
+                # and let the next append start a new one.
+                log.exception("WAL %s: cannot cut back a failed append", self.path)
+                os.close(self._fd)
+                self._fd = -1
+            raise
 
     def flush(self) -> None:
         """fdatasync if anything was appended since the last sync (group commit)."""
@@ -108,13 +170,6 @@ class WalWriter:
                 os.fdatasync(self._fd)
                 os.close(self._fd)
                 self._fd = -1
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    mv = memoryview(data)
-    while mv:
-        n = os.write(fd, mv)
-        mv = mv[n:]
 
 
 def _resync(data: bytes, start: int) -> int | None:

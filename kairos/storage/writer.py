@@ -7,6 +7,14 @@ checkpoint; re-applying a batch is idempotent (same series, same timestamps, sam
 
 Progress is published in ``<data_dir>/writer.status`` (JSON, replaced atomically) for the
 health endpoints: applied points, WAL backlog bytes and the time of the last apply.
+
+Failures never end the process.  A failed step is retried with a growing delay (up to
+``MAX_BACKOFF_SECONDS``); the embedded store is reopened first, as at start-up, so a half-done
+step (a block, series.log records, a manifest.tmp) is cut back to the last manifest.  On a full
+disk (``ENOSPC``) the state is ``disk full`` and the retry comes as soon as the free space grows
+(checked every ``DISK_POLL_SECONDS``), so the backlog is applied as soon as there is room.  The
+status file is padded to whole blocks so that, when the disk is too full for a new file, it can
+still be rewritten in place.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from kairos._hist import LATENCY_BOUNDS, Hist
 from kairos.config import Config
 from kairos.model.batch import Batch
 from kairos.storage import open_store
+from kairos.storage._fs import disk_full, free_bytes, remove_quietly
 from kairos.storage.records import decode_record
 from kairos.storage.versions import WriteVersions
 from kairos.storage.wal import WalReader
@@ -33,6 +42,15 @@ log = logging.getLogger("kairos.writer")
 
 STATUS_HEARTBEAT_SECONDS = 1.0
 SUMMARY_SECONDS = 10.0
+MIN_BACKOFF_SECONDS = 0.25
+MAX_BACKOFF_SECONDS = 2.0
+DISK_POLL_SECONDS = 0.1
+STILL_FAILING_LOG_SECONDS = 60.0
+STATUS_BLOCK = 4096
+"""The status file is padded with spaces to a multiple of this: a rewrite in place of no more
+bytes than the file has needs no new block, so it works on a full disk."""
+
+RUNNING, RETRYING, DISK_FULL, STOPPED = "running", "retrying", "disk full", "stopped"
 
 
 def _status_path(data_dir: str) -> str:
@@ -40,17 +58,48 @@ def _status_path(data_dir: str) -> str:
 
 
 def read_status(data_dir: str) -> dict | None:
+    for _ in range(3):  # an in-place rewrite (full disk only) may be read half done
+        try:
+            with open(_status_path(data_dir), "rb") as f:
+                return orjson.loads(f.read())
+        except FileNotFoundError:
+            return None
+        except orjson.JSONDecodeError:
+            continue
+    return None
+
+
+def write_status_file(data_dir: str, status: dict) -> None:
+    """Publish ``status`` (atomically; on a full disk in place, see :data:`STATUS_BLOCK`)."""
+    data = orjson.dumps(status)
+    data += b" " * (-len(data) % STATUS_BLOCK)
+    path = _status_path(data_dir)
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(_status_path(data_dir), "rb") as f:
-            return orjson.loads(f.read())
-    except (FileNotFoundError, orjson.JSONDecodeError):
-        return None
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return
+    except OSError as e:
+        remove_quietly(tmp)
+        if not disk_full(e):
+            raise
+        full = e
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if len(data) > size:
+            raise full
+        os.pwrite(fd, data.ljust(size), 0)
+    finally:
+        os.close(fd)
 
 
 class Writer:
     """Applies the WAL under ``config.data_dir`` to the configured datastore."""
 
     def __init__(self, config: Config) -> None:
+        self.config = config
         self.data_dir = data_dir = config.data_dir
         self.store = open_store(config, writer=True)
         self.versions = WriteVersions(data_dir, writer=True)
@@ -60,8 +109,22 @@ class Writer:
         self.applied_points = 0
         self.applied_batches = 0
         self.last_apply = 0.0
+        self.last_error: str | None = None
+        self.last_error_time = 0.0
+        self.reopen_needed = False
         self._status_written: tuple | None = None
         self._status_time = 0.0
+        self._status_failed = False
+
+    def reopen(self) -> None:
+        """Reopen the embedded store as at start-up: its recovery cuts whatever a failed step
+        left half done back to the manifest, and the WAL is read again from its checkpoint."""
+        self.store.close()
+        self.store = open_store(self.config, writer=True)
+        repaired = self.wal.repaired
+        self.wal = WalReader(self.data_dir, self.store.wal_positions)
+        self.wal.repaired = repaired
+        self.reopen_needed = False
 
     def step(self) -> int:
         """Apply whatever the WAL has; returns the number of points applied."""
@@ -107,10 +170,14 @@ class Writer:
         while self.step():
             pass
 
-    def write_status(self, state: str = "running", error: str | None = None) -> None:
+    def write_status(self, state: str = RUNNING, error: str | None = None) -> None:
+        """Publish the writer's state; a failure to do so is logged, never raised (the
+        writer's work matters more than its report)."""
         status = {
             "state": state,
             "error": error,
+            "last_error": self.last_error,
+            "last_error_time": self.last_error_time,
             "pid": os.getpid(),
             "applied_points": self.applied_points,
             "applied_batches": self.applied_batches,
@@ -124,10 +191,14 @@ class Writer:
         now = time.time()
         if key == self._status_written and now - self._status_time < STATUS_HEARTBEAT_SECONDS:
             return
-        tmp = _status_path(self.data_dir) + f".{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(orjson.dumps(status | {"updated": time.time()}))
-        os.replace(tmp, _status_path(self.data_dir))
+        try:
+            write_status_file(self.data_dir, status | {"updated": now})
+        except OSError as e:
+            if not self._status_failed:
+                log.warning("cannot write the writer status file (%s)", e)
+            self._status_failed = True
+            return
+        self._status_failed = False
         self._status_written = key
         self._status_time = now
 
@@ -157,27 +228,104 @@ def run_writer(config: Config) -> None:
     writer.write_status()
     interval = max(interval_ms, 1) / 1000
     summary = _Summary(writer)
+    failing = _Failures(data_dir)
     while not stop.is_set():
         try:
+            if writer.reopen_needed:
+                writer.reopen()
             n = writer.step()
         except Exception as e:
-            log.error("writer step failed (%s: %s); retrying", type(e).__name__, e)
-            log.debug("writer step failure", exc_info=True)
             writer.retries += 1
-            writer.write_status("retrying", error=f"{type(e).__name__}: {e}")
-            stop.wait(1.0)
+            writer.last_error, writer.last_error_time = f"{type(e).__name__}: {e}", time.time()
+            writer.reopen_needed = config.datastore == "embedded"
+            state = failing.failed(e)
+            writer.write_status(state, error=writer.last_error)
+            failing.wait(stop)
             continue
+        failing.recovered(writer)
         writer.write_status()
         summary.maybe_log()
         if not n:
             stop.wait(interval)
     try:
+        if writer.reopen_needed:
+            writer.reopen()
         writer.drain()
     except Exception:
         log.exception("writer could not apply the rest of the WAL; it stays for the next start")
-    writer.write_status("stopped")
+    writer.write_status(STOPPED)
     writer.store.close()
     log.info("writer stopped after applying %d points", writer.applied_points)
+
+
+class _Failures:
+    """The writer's failed steps: their log lines, state and the wait before the next try.
+
+    The first failure of a streak is logged as an error, a streak's later ones at most every
+    ``STILL_FAILING_LOG_SECONDS``, and its end once.  The wait doubles from
+    ``MIN_BACKOFF_SECONDS`` to ``MAX_BACKOFF_SECONDS``; on a full disk it ends early as soon as
+    the data directory's free space grows.
+    """
+
+    def __init__(self, data_dir: str) -> None:
+        self.data_dir = data_dir
+        self.since = 0.0
+        self.count = 0
+        self.logged = 0.0
+        self.backoff = MIN_BACKOFF_SECONDS
+        self.free_at_failure: int | None = None
+
+    def failed(self, e: Exception, doing: str = "writer step failed") -> str:
+        now = time.monotonic()
+        full = disk_full(e)
+        what = f"{type(e).__name__}: {e}"
+        if not self.count:
+            self.since = self.logged = now
+            if full:
+                log.error(
+                    "writer: the disk of %s is full (%s); the WAL is kept and applied as soon "
+                    "as space is freed",
+                    self.data_dir,
+                    e,
+                )
+            else:
+                log.error("%s (%s); retrying", doing, what)
+            log.debug("writer step failure", exc_info=True)
+        elif now - self.logged >= STILL_FAILING_LOG_SECONDS:
+            self.logged = now
+            log.error("writer still failing after %.0f s (%s)", now - self.since, what)
+        self.count += 1
+        self.free_at_failure = self._free() if full else None
+        return DISK_FULL if full else RETRYING
+
+    def wait(self, stop: threading.Event) -> None:
+        deadline = time.monotonic() + self.backoff
+        self.backoff = min(self.backoff * 2, MAX_BACKOFF_SECONDS)
+        if self.free_at_failure is None:
+            stop.wait(max(deadline - time.monotonic(), 0))
+            return
+        while not stop.wait(DISK_POLL_SECONDS) and time.monotonic() < deadline:
+            free = self._free()
+            if free is not None and free > self.free_at_failure:
+                return
+
+    def recovered(self, writer: Writer) -> None:
+        if not self.count:
+            return
+        log.info(
+            "writer recovered after %d failed attempts in %.1f s",
+            self.count,
+            time.monotonic() - self.since,
+        )
+        self.count = 0
+        self.backoff = MIN_BACKOFF_SECONDS
+        self.free_at_failure = None
+
+    def _free(self) -> int | None:
+        try:
+            return free_bytes(self.data_dir)
+        except OSError:
+            return None
 
 
 class _Summary:
@@ -215,12 +363,22 @@ def _open_writer(config: Config, stop: threading.Event) -> Writer | None:
     acknowledged point meanwhile.  (The Cassandra store opens even while Cassandra is down and
     connects when it answers; until then each step fails and is retried, and the writer's
     status says why.)"""
+    failing = _Failures(config.data_dir)
     while True:
         try:
             return Writer(config)
         except Exception as e:
-            if config.datastore == "embedded":
+            if config.datastore == "embedded" and not disk_full(e):
                 raise
-            log.error("cannot open the %s datastore (%s); retrying", config.datastore, e)
-            if stop.wait(2.0):
+            state = failing.failed(e, f"cannot open the {config.datastore} datastore")
+            try:
+                write_status_file(
+                    config.data_dir,
+                    {"state": state, "error": f"{type(e).__name__}: {e}", "pid": os.getpid()}
+                    | {"updated": time.time(), "last_error": f"{type(e).__name__}: {e}"},
+                )
+            except OSError:
+                pass  # the health check then reports a writer that has not reported
+            failing.wait(stop)
+            if stop.is_set():
                 return None

@@ -135,7 +135,7 @@ def test_starts_and_takes_ingest_while_cassandra_is_down(tmp_path) -> None:
     }
     down = f"Cassandra is unavailable: no host answered (tried 127.0.0.1:{port}); the request can be retried"
     run = tmp_path / "cassandra"
-    srv = start_server(tmp_path / "data", env=env, workers=2, wait_path="/health/live")
+    srv = start_server(tmp_path / "data", env=env, workers=2, wait_for="/health/live")
     servers = [srv]
     try:
         # A query-only service on the same (not yet created) keyspace.
@@ -143,7 +143,7 @@ def test_starts_and_takes_ingest_while_cassandra_is_down(tmp_path) -> None:
             tmp_path / "query",
             env=env | {"KAIROSDB_SERVER_TYPE": "QUERY"},
             workers=1,
-            wait_path="/health/live",
+            wait_for="/health/live",
         )
         servers.append(qsrv)
         expected: list[list] = []
@@ -218,7 +218,7 @@ def test_ready_only_once_the_keyspace_exists(cassandra_contact_points, tmp_path)
         tmp_path / "query",
         env=env | {"KAIROSDB_SERVER_TYPE": "QUERY"},
         workers=1,
-        wait_path="/health/live",
+        wait_for="/health/live",
     )
     servers = [qsrv]
     try:

@@ -38,7 +38,7 @@ def test_sanic_errors_keep_their_status() -> None:
 
 def test_unexpected_errors_hide_their_text_and_log_it(caplog) -> None:
     try:
-        raise OSError(28, "No space left on device", "/secret/path/wal-1")
+        raise OSError(5, "Input/output error", "/secret/path/wal-1")
     except OSError as e:
         exc = e
     with caplog.at_level(logging.ERROR, logger="kairos.http"):
@@ -54,3 +54,18 @@ def test_unexpected_errors_hide_their_text_and_log_it(caplog) -> None:
     (rec,) = caplog.records
     assert "abc-123" in rec.getMessage() and rec.exc_info is not None
     assert rec.exc_info[1] is exc
+
+
+def test_a_full_disk_is_507_with_retry_after_and_no_path() -> None:
+    """ENOSPC from any write (not only the guarded ones) is the client's cue to retry later."""
+    for errno_ in (28, 122):  # ENOSPC, EDQUOT
+        try:
+            raise OSError(errno_, "No space left on device", "/secret/path/wal-1")
+        except OSError as e:
+            exc = e
+        r = render_error("abc-123", "POST", "/api/v1/metadata/s/k/v", exc)
+        assert r.status == 507
+        assert r.headers["Retry-After"] == "5"
+        (msg,) = _body(r)["errors"]
+        assert msg.startswith("Disk full: No space left on device")
+        assert "secret" not in r.body.decode()

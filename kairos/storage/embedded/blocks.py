@@ -41,7 +41,7 @@ from kairos._native import crc
 from kairos.errors import CorruptFile
 from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING
 from kairos.model.java import LONG_MAX, LONG_MIN
-from kairos.storage._fs import fsync_dir
+from kairos.storage._fs import fsync_dir, remove_quietly
 from kairos.storage.embedded import chunks
 
 __all__ = ["CHUNK_POINTS", "INDEX_DTYPE", "Block", "Points", "write_block"]
@@ -180,37 +180,42 @@ def write_block(path: str, kinds: np.ndarray, items: Iterable[tuple[int, Points]
     offset = HEADER.size
     points = 0
     min_ts, max_ts = None, None
-    with open(path, "wb") as f:
-        f.write(HEADER.pack(MAGIC, VERSION))
-        for sid, pts in items:
-            kind = int(kinds[sid])
-            n = len(pts)
-            points += n
-            first, last = int(pts.ts[0]), int(pts.ts[-1])
-            min_ts = first if min_ts is None else min(min_ts, first)
-            max_ts = last if max_ts is None else max(max_ts, last)
-            for lo in range(0, n, CHUNK_POINTS):
-                hi = min(lo + CHUNK_POINTS, n)
-                rec = _encode_record(kind, pts.take(slice(lo, hi)))
-                f.write(rec)
-                index.append(
-                    (
-                        sid,
-                        hi - lo,
-                        int(pts.ts[lo]),
-                        int(pts.ts[hi - 1]),
-                        offset,
-                        len(rec),
-                        zlib.crc32(rec),
+    try:
+        with open(path, "wb") as f:
+            f.write(HEADER.pack(MAGIC, VERSION))
+            for sid, pts in items:
+                kind = int(kinds[sid])
+                n = len(pts)
+                points += n
+                first, last = int(pts.ts[0]), int(pts.ts[-1])
+                min_ts = first if min_ts is None else min(min_ts, first)
+                max_ts = last if max_ts is None else max(max_ts, last)
+                for lo in range(0, n, CHUNK_POINTS):
+                    hi = min(lo + CHUNK_POINTS, n)
+                    rec = _encode_record(kind, pts.take(slice(lo, hi)))
+                    f.write(rec)
+                    index.append(
+                        (
+                            sid,
+                            hi - lo,
+                            int(pts.ts[lo]),
+                            int(pts.ts[hi - 1]),
+                            offset,
+                            len(rec),
+                            zlib.crc32(rec),
+                        )
                     )
-                )
-                offset += len(rec)
-        raw = np.array(index, INDEX_DTYPE).tobytes()
-        f.write(raw)
-        f.write(FOOTER.pack(offset, len(index), zlib.crc32(raw), points, FOOTER_MAGIC))
-        f.flush()
-        os.fsync(f.fileno())
-        size = f.tell()
+                    offset += len(rec)
+            raw = np.array(index, INDEX_DTYPE).tobytes()
+            f.write(raw)
+            f.write(FOOTER.pack(offset, len(index), zlib.crc32(raw), points, FOOTER_MAGIC))
+            f.flush()
+            os.fsync(f.fileno())
+            size = f.tell()
+    except BaseException:
+        # A full disk (or anything else): leave no half-written block taking the space.
+        remove_quietly(path)
+        raise
     fsync_dir(os.path.dirname(path))
     return {
         "rows": points,

@@ -27,6 +27,7 @@ import orjson
 from kairos.errors import CorruptFile
 from kairos.model.java import java_key
 from kairos.storage._frame import FrameStatus, encode_frame, iter_frames
+from kairos.storage._fs import write_all
 from kairos.storage.protocol import SeriesInfo
 
 __all__ = ["SeriesIndex", "truncate_log"]
@@ -93,10 +94,19 @@ class SeriesIndex:
     def append(self, records: list[bytes]) -> None:
         """Append frames made by :meth:`record` to series.log, durably (the writer, before the
         manifest that counts them)."""
-        with open(self.path, "ab") as f:
-            f.write(b"".join(records))
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                write_all(fd, b"".join(records))
+                os.fsync(fd)
+            except BaseException:
+                # A full disk: cut the partial records back off (the writer then reopens the
+                # store, which forgets the series added in memory).
+                os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
 
     # -- dead series -----------------------------------------------------------------------
 

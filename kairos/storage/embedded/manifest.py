@@ -22,7 +22,7 @@ import orjson
 
 from kairos.errors import CorruptFile
 from kairos.storage._frame import FrameStatus, encode_frame, iter_frames
-from kairos.storage._fs import fsync_dir
+from kairos.storage._fs import fsync_dir, remove_quietly
 from kairos.storage.embedded.blocks import Block
 from kairos.storage.embedded.index import truncate_log
 
@@ -96,10 +96,14 @@ class ManifestFile:
         returns the bytes written."""
         tmp = self.path + ".tmp"
         data = encode_frame(orjson.dumps(m))
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            remove_quietly(tmp)  # a full disk: give the space back; the old manifest holds
+            raise
         os.rename(tmp, self.path)
         fsync_dir(self.dir)
         return data

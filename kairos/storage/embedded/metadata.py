@@ -44,7 +44,7 @@ import time
 
 import orjson
 
-from kairos.errors import CorruptFile, Unavailable
+from kairos.errors import CorruptFile, InsufficientStorage, Unavailable
 from kairos.model.java import CHAR_MAX
 from kairos.storage._frame import FrameStatus, iter_frames
 from kairos.storage._fs import fsync_dir
@@ -145,7 +145,12 @@ class EmbeddedMetadata:
 
     def _raise(self, e: sqlite3.Error) -> None:
         """``e`` as Kairos's error: an operational failure (the database stayed locked past
-        the busy timeout, a full disk) is a 503; anything else means a damaged file."""
+        the busy timeout) is a 503, a full disk a 507; anything else means a damaged file."""
+        if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            raise InsufficientStorage(
+                f"Disk full: the metadata store in {self.dir} cannot grow; retry later",
+                retry_after=5,
+            ) from e
         if isinstance(e, sqlite3.OperationalError):
             raise Unavailable(f"The metadata store is unavailable ({e}); retry later") from e
         raise CorruptFile(self.path, f"unreadable metadata database: {e}") from e

@@ -21,6 +21,7 @@ import time
 
 from kairos.errors import CorruptFile
 from kairos.model.batch import Batch
+from kairos.storage._fs import disk_full, free_bytes, remove_quietly
 from kairos.storage.embedded.compaction import Compactor, next_run
 from kairos.storage.embedded.index import SeriesIndex
 from kairos.storage.embedded.manifest import VERSION, ManifestFile, recover
@@ -83,6 +84,7 @@ class EmbeddedStore:
         self._reader = Reader(self._view, self.retention_ms, data_dir)
         self._writer = BatchWriter(self._index, self.seg_dir, default_ttl)
         self._compactor = Compactor(self._reader, self.seg_dir)
+        self._compaction_postponed = False
         if writer:
             self._recover()
         self.refresh()
@@ -191,8 +193,28 @@ class EmbeddedStore:
         return len(sids)
 
     def _maybe_compact(self) -> None:
-        while (run := next_run(self._view.manifest["segments"], self.fanout)) is not None:
-            self.compact(*run)
+        """Compact while a run is due.  On a full disk compaction waits (the blocks stay
+        readable as they are): a run is not started without room for its output, and one
+        that meets ENOSPC is dropped and tried again after a later apply."""
+        try:
+            while (run := next_run(self._view.manifest["segments"], self.fanout)) is not None:
+                lo, hi, _ = run
+                need = sum(s["size"] for s in self._view.manifest["segments"][lo:hi])
+                if free_bytes(self.seg_dir) < need:
+                    self._postpone_compaction(f"{need} bytes needed for its output")
+                    return
+                self.compact(*run)
+        except OSError as e:
+            if not disk_full(e):
+                raise
+            self._postpone_compaction(e.strerror or str(e))
+            return
+        self._compaction_postponed = False
+
+    def _postpone_compaction(self, why: str) -> None:
+        if not self._compaction_postponed:
+            log.warning("compaction postponed until the disk has room (%s)", why)
+        self._compaction_postponed = True
 
     def compact(self, lo: int = 0, hi: int | None = None, level: int | None = None) -> None:
         """Merge the manifest's blocks ``lo:hi`` (a contiguous run; newer points win) into one.
@@ -206,10 +228,23 @@ class EmbeddedStore:
         if done is None:
             return
         m, old = done
-        self._commit(m)
+        try:
+            self._commit(m)
+        except BaseException:
+            self._drop_unnamed(m["segments"][lo]["name"])
+            raise
         self._view.retire(old)
         seg = m["segments"][lo]
         log.info("compacted %d blocks (%d points) into %s", len(old), seg["rows"], seg["name"])
+
+    def _drop_unnamed(self, name: str) -> None:
+        """Remove block ``name`` unless the manifest on disk names it (a failed commit)."""
+        try:
+            on_disk = self._manifest_file.load() or {}
+        except (OSError, ValueError):
+            return  # unknown: the next start-up's recovery removes it if it is an orphan
+        if all(s["name"] != name for s in on_disk.get("segments", ())):
+            remove_quietly(os.path.join(self.seg_dir, name))
 
     def _recover(self) -> None:
         """Writer start-up: check the files the manifest names, drop orphans, and convert a
