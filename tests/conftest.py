@@ -80,7 +80,7 @@ class Server:
         self.proc.wait(10)
 
 
-def start_server(
+def launch_server(
     data_dir: Path,
     *,
     port: int | None = None,
@@ -88,6 +88,7 @@ def start_server(
     workers: int = 2,
     command: str = "serve",
 ) -> Server:
+    """Start a ``kairos`` server process without waiting for it (see :func:`start_server`)."""
     port = port or free_port()
     log_path = data_dir.parent / f"kairos-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +120,20 @@ def start_server(
         start_new_session=True,
     )
     logf.close()
-    srv = Server(f"http://127.0.0.1:{port}", port, data_dir, proc, log_path)
+    return Server(f"http://127.0.0.1:{port}", port, data_dir, proc, log_path)
+
+
+def start_server(
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    env: dict | None = None,
+    workers: int = 2,
+    command: str = "serve",
+) -> Server:
+    """Start a ``kairos`` server process and wait until its ``/health`` answers 200."""
+    srv = launch_server(data_dir, port=port, env=env, workers=workers, command=command)
+    proc = srv.proc
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
