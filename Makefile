@@ -6,6 +6,10 @@ PYX := $(wildcard kairos/_native/*.pyx kairos/_native/*.pxd)
 HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= ./data
+# The line protocols' ports for `make run`; empty keeps the server's own (4242 and 2003, or
+# KAIROSDB_TELNET_PORT / KAIROSDB_GRAPHITE_PORT); 0 disables a listener.
+TELNET_PORT ?=
+GRAPHITE_PORT ?=
 PYTEST_ARGS ?=
 
 .PHONY: run install test test-deps system-deps node-deps cassandra-deps cassandra cassandra-stop \
@@ -24,7 +28,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py $(PYX)
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/kairos serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+	$(BIN)/kairos serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) \
+	  $(if $(TELNET_PORT),--telnet-port $(TELNET_PORT)) $(if $(GRAPHITE_PORT),--graphite-port $(GRAPHITE_PORT))
 
 # The test and bench targets also install the `perf` extra (rich, matplotlib) for `kairos perf`;
 # `make install`/`make run` install only the server's runtime dependencies.
