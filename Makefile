@@ -7,6 +7,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= ./data
 QUERY_PORT ?= 8081
+# The line protocols' ports for `make run`; empty keeps the server's own (4242 and 2003, or
+# KAIROSDB_TELNET_PORT / KAIROSDB_GRAPHITE_PORT); 0 disables a listener.
+TELNET_PORT ?=
+GRAPHITE_PORT ?=
 PYTEST_ARGS ?=
 
 .PHONY: help run run-ingest run-query install test check coverage test-deps system-deps node-deps \
@@ -34,7 +38,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py $(PYX)
 install: $(VENV)/.installed  ## build the kernels and install Kairos into .venv
 
 run: install  ## serve everything on HOST:PORT (default 127.0.0.1:8080), data in DATA_DIR
-	$(BIN)/kairos serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+	$(BIN)/kairos serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) \
+	  $(if $(TELNET_PORT),--telnet-port $(TELNET_PORT)) $(if $(GRAPHITE_PORT),--graphite-port $(GRAPHITE_PORT))
 
 run-ingest: install  ## the ingest service alone (ingest, deletes, line protocols, the writer) on PORT
 	$(BIN)/kairos ingest --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)

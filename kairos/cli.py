@@ -17,7 +17,7 @@ import sys
 from kairos import __version__
 from kairos.allocator import find_jemalloc, preload_env
 from kairos.config import SETTINGS, load
-from kairos.errors import ConfigError
+from kairos.errors import ConfigError, ListenerUnavailable
 
 __all__ = ["main"]
 
@@ -157,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
             return code
     from kairos.app import serve
 
-    serve(cfg)
+    try:
+        serve(cfg, http_env=bind_env)
+    except ListenerUnavailable as e:
+        print(f"kairos: cannot start: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -225,14 +225,18 @@ class Config:
     )
     telnet_port: int = setting(
         4242,
-        "Telnet protocol port, bound on ``host`` in every HTTP worker; 0 disables it.",
+        """Telnet protocol port on ``host``, shared by this server's HTTP workers only; 0
+        disables it.""",
         env="KAIROSDB_TELNET_PORT",
+        option="--telnet-port",
         check=PORT,
     )
     graphite_port: int = setting(
         2003,
-        "Graphite plaintext protocol port, bound on ``host``; 0 disables it.",
+        """Graphite plaintext protocol port on ``host``, shared by this server's HTTP workers
+        only; 0 disables it.""",
         env="KAIROSDB_GRAPHITE_PORT",
+        option="--graphite-port",
         check=PORT,
     )
     data_dir: str = setting(

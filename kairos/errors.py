@@ -24,6 +24,8 @@
      +-- ChunkError (ValueError)             an embedded chunk that cannot be encoded or decoded
      +-- CodecError (ValueError)             a Cassandra cell KairosDB could not read or write
      +-- ConfigError (ValueError)            an invalid setting; names the key and the value
+     +-- ListenerUnavailable (OSError)       a listener cannot bind its address at start-up;
+                                             names it, the address and the setting that moves it
 
 Every subclass carries ``status_code`` and the list of client-facing ``messages``; the HTTP edge
 renders them as KairosDB's ``{"errors": [...]}`` body.  A 5xx that is not one of these is
@@ -44,6 +46,7 @@ __all__ = [
     "InvalidHistogram",
     "InvalidQuery",
     "KairosError",
+    "ListenerUnavailable",
     "NonFiniteValue",
     "PayloadTooLarge",
     "ProtobufError",
@@ -169,3 +172,16 @@ class CodecError(KairosError, ValueError):
 
 class ConfigError(KairosError, ValueError):
     """An invalid configuration value; the message names the key and the value."""
+
+
+class ListenerUnavailable(KairosError, OSError):
+    """A listener (HTTP, telnet, Graphite) that cannot bind its address at start-up.
+
+    The message names the listener, the address, the reason and the setting that moves it.
+    """
+
+    def __init__(self, listener: str, address: str, reason: str, moved_by: str) -> None:
+        super().__init__(f"the {listener} listener cannot bind {address}: {reason}; {moved_by}")
+        self.listener = listener
+        self.address = address
+        self.reason = reason

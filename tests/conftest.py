@@ -80,18 +80,15 @@ class Server:
         self.proc.wait(10)
 
 
-def start_server(
+def launch_server(
     data_dir: Path,
     *,
     port: int | None = None,
     env: dict | None = None,
     workers: int = 2,
     command: str = "serve",
-    wait_for: str = "/health",
 ) -> Server:
-    """Start ``kairos serve`` on ``data_dir`` and wait until ``wait_for`` answers 200 (a
-    server expected to start unhealthy, or whose datastore is down on purpose, waits for
-    ``/health/live``)."""
+    """Start a ``kairos`` server process without waiting for it (see :func:`start_server`)."""
     port = port or free_port()
     log_path = data_dir.parent / f"kairos-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +120,23 @@ def start_server(
         start_new_session=True,
     )
     logf.close()
-    srv = Server(f"http://127.0.0.1:{port}", port, data_dir, proc, log_path)
+    return Server(f"http://127.0.0.1:{port}", port, data_dir, proc, log_path)
+
+
+def start_server(
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    env: dict | None = None,
+    workers: int = 2,
+    command: str = "serve",
+    wait_for: str = "/health",
+) -> Server:
+    """Start a ``kairos`` server process and wait until ``wait_for`` answers 200 (a server
+    expected to start unhealthy, or whose datastore is down on purpose, waits for
+    ``/health/live``)."""
+    srv = launch_server(data_dir, port=port, env=env, workers=workers, command=command)
+    proc = srv.proc
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -36,6 +36,7 @@ from kairos.app.datapoints import metric_bp
 from kairos.app.features import bp as features_bp
 from kairos.app.gating import register as register_gating
 from kairos.app.health import bp as health_bp
+from kairos.app.listeners import Listeners, bind_listeners
 from kairos.app.meta import metricnames_bp, tagnames_bp, tagvalues_bp, version_bp
 from kairos.app.metadata import bp as metadata_bp
 from kairos.app.metrics import register as register_metrics
@@ -51,8 +52,11 @@ __all__ = ["create_app", "serve"]
 log = logging.getLogger("kairos.app")
 
 
-def create_app(config: Config) -> Sanic:
-    """A Sanic app serving the KairosDB API on ``config``'s datastore."""
+def create_app(config: Config, listeners: Listeners | None = None) -> Sanic:
+    """A Sanic app serving the KairosDB API on ``config``'s datastore.
+
+    ``serve`` passes the sockets its main process bound (:mod:`kairos.app.listeners`); without
+    them the workers bind the line protocols' ports themselves."""
     setup_logging(config.log_level, config.log_format)
     app = Sanic("kairos", configure_logging=False)
     app.config.REQUEST_MAX_SIZE = config.max_body_bytes
@@ -103,7 +107,7 @@ def create_app(config: Config) -> Sanic:
 
     register_metrics(app)
     if "INGEST" in config.api_groups:
-        register_line_listeners(app, config)
+        register_line_listeners(app, config, listeners)
     register_gating(app, config.api_groups)
     return app
 
@@ -213,21 +217,24 @@ def _defer_signals_during_startup() -> None:
     setattr(WorkerManager, "_kairos_deferred_signals", True)  # noqa: B010
 
 
-def serve(config: Config) -> None:
-    """Run the HTTP workers and the writer process until SIGINT/SIGTERM."""
+def serve(config: Config, http_env: str = "KAIROSDB_BIND_ADDRESS") -> None:
+    """Run the HTTP workers and the writer process until SIGINT/SIGTERM.
+
+    Every listener is bound first, before anything else (``ListenerUnavailable`` when one
+    cannot be; ``http_env``, this service's bind address variable, is named in its message);
+    the start-up line listing them all is logged once they are bound."""
+    listeners = bind_listeners(config, http_env)  # the process exits if this raises
     os.makedirs(config.data_dir, exist_ok=True)
     flag = draining_flag_path(config.data_dir)
     _remove_draining_flag(flag)  # left by a server that died during its shutdown
     _drain.flag, _drain.delay = flag, float(config.health_lb_delay_seconds)
     _defer_signals_during_startup()
-    loader = AppLoader(factory=partial(create_app, config))
+    loader = AppLoader(factory=partial(create_app, config, listeners))
     app = loader.load()
-    app.prepare(host=config.host, port=config.port, workers=config.workers, single_process=False)
+    app.prepare(sock=listeners.http, workers=config.workers, single_process=False)
     log.info(
-        "Kairos serving on http://%s:%d (%s datastore, data in %s, %d HTTP workers + writer, "
-        "allocator %s)",
-        config.host,
-        config.port,
+        "Kairos serving %s (%s datastore, data in %s, %d HTTP workers + writer, allocator %s)",
+        listeners.describe(),
         config.datastore,
         os.path.abspath(config.data_dir),
         config.workers,
@@ -247,4 +254,5 @@ def serve(config: Config) -> None:
             "worker manager connection lost during shutdown (the process group was signalled)"
         )
     finally:
+        listeners.close()
         _remove_draining_flag(flag)

@@ -1,7 +1,8 @@
 """Telnet (port 4242) and Graphite plaintext (port 2003) listeners in every HTTP worker.
 
-Each worker binds the same ports with ``SO_REUSEPORT`` (the kernel spreads connections over the
-workers).  The protocol logic lives in :mod:`kairos.ingest.telnet` and
+The main process binds each port once (:mod:`kairos.app.listeners`) and every HTTP worker
+accepts on its copy of that socket, so only the workers of one server share a port.  The
+protocol logic lives in :mod:`kairos.ingest.telnet` and
 :mod:`kairos.ingest.graphite`; here each read of a connection becomes at most one WAL append
 (non-sync: the group commit fsyncs it), ``version`` replies are written back, and bad lines are
 logged with the client address and counted in :class:`LineStats` (``app.ctx.line_stats``).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,6 +27,7 @@ from typing import Protocol, cast
 
 from sanic import Sanic
 
+from kairos.app.listeners import BACKLOG, Listeners
 from kairos.config import Config
 from kairos.errors import InsufficientStorage
 from kairos.ingest.telnet import FeedResult, LineFramer, TelnetSession
@@ -163,27 +166,34 @@ class LineProtocol(asyncio.Protocol):
             self._store_held()
 
 
-def register_line_listeners(app: Sanic, config: Config) -> None:
-    """Start the telnet and Graphite listeners with each worker; a port of 0 disables one."""
+def register_line_listeners(app: Sanic, config: Config, listeners: Listeners | None) -> None:
+    """Serve telnet and Graphite in each worker on the sockets ``listeners`` holds (bound by
+    the main process); without them (an app not started by ``serve``) each worker binds the
+    configured ports itself, which only one worker can do.  A port of 0 disables a listener."""
     from kairos.ingest.graphite import GraphiteSession
 
-    specs: list[tuple[str, int, Callable[[], _Session]]] = []
-    if config.telnet_port:
-        specs.append(("telnet", config.telnet_port, partial(TelnetSession, config.version)))
-    if config.graphite_port:
-        specs.append(("graphite", config.graphite_port, GraphiteSession))
+    specs: list[tuple[str, int, socket.socket | None, Callable[[], _Session]]] = []
+    telnet = graphite = None
+    if listeners is not None:
+        telnet, graphite = listeners.telnet, listeners.graphite
+    if config.telnet_port and (listeners is None or telnet is not None):
+        specs.append(("telnet", config.telnet_port, telnet, partial(TelnetSession, config.version)))
+    if config.graphite_port and (listeners is None or graphite is not None):
+        specs.append(("graphite", config.graphite_port, graphite, GraphiteSession))
 
     @app.before_server_start
     async def _start_line_listeners(app: Sanic) -> None:
         app.ctx.line_stats = stats = LineStats()
-        app.ctx.line_listeners = listeners = []
+        app.ctx.line_listeners = active = []
         loop = asyncio.get_running_loop()
-        for name, port, factory in specs:
+        for name, port, sock, factory in specs:
             lis = _Listener(name, app, factory, stats)
-            lis.server = await loop.create_server(
-                partial(LineProtocol, lis), config.host, port, reuse_port=True
-            )
-            listeners.append(lis)
+            protocol = partial(LineProtocol, lis)
+            if sock is not None:
+                lis.server = await loop.create_server(protocol, sock=sock, backlog=BACKLOG)
+            else:
+                lis.server = await loop.create_server(protocol, config.host, port, backlog=BACKLOG)
+            active.append(lis)
             log.debug("%s listener on %s:%d", name, config.host, port)
 
     @app.before_server_stop

@@ -110,3 +110,31 @@ def test_top_level_help_points_at_the_settings(capsys) -> None:
         _parser().parse_args(["--help"])
     out = capsys.readouterr().out
     assert "--version" in out and "kairos serve --help" in out
+
+
+def test_a_taken_line_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """A port another process holds stops start-up before anything else happens: one line on
+    stderr naming the listener, the address and what moves it; no traceback, no data dir."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = tmp_path / "data"
+        argv = ["serve", "--port", "0", "--data-dir", str(data), "--telnet-port", "0"]
+        out = subprocess.run(
+            [sys.executable, "-m", "kairos.cli", *argv, "--graphite-port", str(port)],
+            cwd=ROOT,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 1
+    assert out.stdout == ""
+    assert out.stderr == (
+        f"kairos: cannot start: the Graphite listener cannot bind 127.0.0.1:{port}: address "
+        "already in use; KAIROSDB_GRAPHITE_PORT or --graphite-port moves it (0 disables it)\n"
+    )
+    assert not data.exists()
