@@ -37,8 +37,9 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py $(PYX)
 
 install: $(VENV)/.installed  ## build the kernels and install Kairos into .venv
 
+# Interactive: Ctrl-C stops at once (no load-balancer detection delay; services keep theirs).
 run: install  ## serve everything on HOST:PORT (default 127.0.0.1:8080), data in DATA_DIR
-	$(BIN)/kairos serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) \
+	$(BIN)/kairos serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --health-lb-delay-seconds 0 \
 	  $(if $(TELNET_PORT),--telnet-port $(TELNET_PORT)) $(if $(GRAPHITE_PORT),--graphite-port $(GRAPHITE_PORT))
 
 run-ingest: install  ## the ingest service alone (ingest, deletes, line protocols, the writer) on PORT

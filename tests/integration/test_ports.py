@@ -184,3 +184,9 @@ def test_make_run_passes_the_line_ports() -> None:
     # Not given: no option, so KAIROSDB_TELNET_PORT / KAIROSDB_GRAPHITE_PORT still apply.
     args = make_run_command()
     assert "--telnet-port" not in args and "--graphite-port" not in args, args
+
+
+def test_make_run_stops_at_once() -> None:
+    """``make run`` is interactive: Ctrl-C does not wait for a load balancer."""
+    args = make_run_command()
+    assert args[args.index("--health-lb-delay-seconds") + 1] == "0", args
