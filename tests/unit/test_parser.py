@@ -118,6 +118,28 @@ def test_huge_integers_wrap_like_java_bigdecimal_longvalue() -> None:
     assert int(r.batch.values[0]) == 1
 
 
+@pytest.mark.parametrize(
+    ("literal", "stored"),
+    [
+        # A JSON number without a dot is a long, converted through BigDecimal.longValue():
+        # 10**400 is a multiple of 2**64, so its low 64 bits -- what KairosDB stores -- are 0.
+        ("1e400", 0),
+        ("1E5", 100000),
+        ("3e19", 3 * 10**19 - 2 * 2**64),  # wraps to -6893488147419103232
+        ("-1e400", 0),
+    ],
+)
+def test_exponent_longs_keep_their_low_64_bits_like_kairosdb(literal: str, stored: int) -> None:
+    for body in (
+        f'{{"name":"m","timestamp":1,"value":{literal},"tags":{{"t":"v"}}}}',
+        f'[{{"name":"m","datapoints":[[1,{literal}]],"tags":{{"t":"v"}}}}]',
+    ):
+        r = ingest_body(body.encode(), 10)
+        assert r.errors == []
+        assert r.batch.kinds.tolist() == [LONG]
+        assert int(r.batch.values[0]) == stored
+
+
 def test_point_limit_is_checked_before_anything_is_produced() -> None:
     body = json.dumps(
         [{"name": "m", "datapoints": [[i, i] for i in range(11)], "tags": {"t": "v"}}]
