@@ -13,7 +13,9 @@
      +-- Unavailable (RuntimeError)          503, back-pressure; carries ``retry_after``
      |    +-- QueryTimeout                   503, a query past ``query_timeout_ms``
      |    +-- DatastoreUnavailable           503, the datastore did not answer; ``__cause__`` is
-     |                                            the driver's exception (logged, never sent)
+     |    |                                       the driver's exception (logged, never sent)
+     |    +-- NotYetVisible                  503, a sync write is durable in the WAL but the writer
+     |                                            has not applied it within the timeout
      +-- QueryFailed (RuntimeError)          500, KairosDB's own 500 for a valid query it cannot
      |    |                                       compute (the message is KairosDB's)
      |    +-- NonFiniteValue                 500, a NaN/Infinity result JSON cannot carry
@@ -40,6 +42,7 @@ __all__ = [
     "InvalidQuery",
     "KairosError",
     "NonFiniteValue",
+    "NotYetVisible",
     "PayloadTooLarge",
     "ProtobufError",
     "QueryFailed",
@@ -116,6 +119,11 @@ class DatastoreUnavailable(Unavailable):
     The message says what failed in words a user can act on; the driver's exception is the
     ``__cause__`` and goes to the log only.
     """
+
+
+class NotYetVisible(Unavailable):
+    """A ``sync`` write that is durable (fsynced in the WAL) but that the writer did not apply
+    within ``ingestion.sync_visible_timeout_ms``: nothing is lost, queries see it later."""
 
 
 class QueryFailed(KairosError, RuntimeError):
