@@ -87,8 +87,10 @@ def main() -> int:
         env = os.environ | {"KAIROSDB_TELNET_PORT": "0", "KAIROSDB_GRAPHITE_PORT": "0"}
         env["KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS"] = "0"
         srv = subprocess.Popen(
-            [sys.executable, "-m", "kairos.cli", "serve", "--port", str(port)]
-            + ["--data-dir", tmp, "--workers", "2"],
+            [
+                *(sys.executable, "-m", "kairos.cli", "serve"),
+                *("--port", str(port), "--data-dir", tmp, "--workers", "2"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
