@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import uuid
 from collections.abc import Iterator
 
 import cramjam
@@ -83,6 +84,38 @@ def test_sync_write_is_visible_in_every_worker_at_once(slow: Server) -> None:
     finally:
         for c in clients.values():
             c.close()
+
+
+@pytest.mark.cassandra
+def test_sync_write_is_visible_on_cassandra(
+    cassandra_contact_points: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The same guarantee when the checkpoint is Cassandra's (``cassandra.checkpoint``)."""
+    srv = start_server(
+        tmp_path_factory.mktemp("sync-visible-cassandra") / "data",
+        env=SLOW_WRITER
+        | {
+            "KAIROSDB_DATASTORE": "cassandra",
+            "KAIROSDB_CASSANDRA_CONTACT_POINTS": cassandra_contact_points,
+            "KAIROSDB_CASSANDRA_KEYSPACE": f"kairos_sync_{uuid.uuid4().hex[:8]}",
+        },
+    )
+    try:
+        clients = _worker_clients(srv)
+        pids = list(clients)
+        for i in range(4):
+            name = f"sync.cassandra.{i}"
+            r = clients[pids[i % 2]].post(
+                "/api/v1/datapoints?sync=true",
+                json=[{"name": name, "datapoints": [[1000 + i, i]], "tags": {"h": "a"}}],
+            )
+            assert r.status_code == 204, r.text
+            for pid in (pids[(i + 1) % 2], pids[i % 2]):
+                assert _values(clients[pid], name) == [[1000 + i, i]], (i, pid)
+        for c in clients.values():
+            c.close()
+    finally:
+        srv.stop()
 
 
 @pytest.fixture(scope="module")
