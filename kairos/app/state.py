@@ -89,12 +89,15 @@ class AppliedWaiter:
 
     async def _poll(self) -> None:
         """Resolve the waiting requests whose records are applied; ends when none waits."""
+        logged = False
         while self._waiting:
             await asyncio.sleep(APPLIED_POLL_SECONDS)
             try:
                 done = [e for e in self._waiting if self.applied(e[0], e[1])]
-            except Exception:  # a view that cannot be read now: the requests time out
-                log.exception("cannot refresh the datastore view while waiting for the writer")
+            except Exception:  # a view that cannot be read now: retry; the requests time out
+                if not logged:
+                    log.exception("cannot refresh the datastore view while waiting for the writer")
+                    logged = True
                 continue
             for e in done:
                 self._waiting.remove(e)
