@@ -274,6 +274,15 @@ class Config:
         env="KAIROSDB_FSYNC_INTERVAL_MS",
         check=at_least(1),
     )
+    ingestion_sync_visible_timeout_ms: int = setting(
+        5000,
+        """How long a ``sync`` ingest (``?sync=true`` or ``ingestion.default_sync``) waits,
+        after its WAL fsync, for the writer to apply it so queries see it; past this the
+        answer is 503 + ``Retry-After`` (the points are durable and will be applied).""",
+        key="ingestion.sync_visible_timeout_ms",
+        env="KAIROSDB_SYNC_VISIBLE_TIMEOUT_MS",
+        check=at_least(1),
+    )
     ingestion_max_batch_size: int = setting(
         10000,
         "Maximum data points in one ingest request; more is 413.",

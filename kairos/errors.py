@@ -17,6 +17,8 @@
      |    |    +-- DatastoreStarting         503, it answers but its tables do not exist yet
      |    +-- InsufficientStorage            507, the data directory's disk is full or below the
      |                                            free-space reserve (``min_free_mb``)
+     |    +-- NotYetVisible                  503, a sync write is durable in the WAL but the writer
+     |                                            has not applied it within the timeout
      +-- QueryFailed (RuntimeError)          500, KairosDB's own 500 for a valid query it cannot
      |    |                                       compute (the message is KairosDB's)
      |    +-- NonFiniteValue                 500, a NaN/Infinity result JSON cannot carry
@@ -48,6 +50,7 @@ __all__ = [
     "KairosError",
     "ListenerUnavailable",
     "NonFiniteValue",
+    "NotYetVisible",
     "PayloadTooLarge",
     "ProtobufError",
     "QueryFailed",
@@ -141,6 +144,11 @@ class InsufficientStorage(Unavailable):
     """
 
     status_code = 507
+
+
+class NotYetVisible(Unavailable):
+    """A ``sync`` write that is durable (fsynced in the WAL) but that the writer did not apply
+    within ``ingestion.sync_visible_timeout_ms``: nothing is lost, queries see it later."""
 
 
 class QueryFailed(KairosError, RuntimeError):

@@ -75,15 +75,19 @@ async def post_datapoints(request: Request) -> HTTPResponse:
         return no_content()
     result = ingest_body(body, cfg.ingestion_max_batch_size)
     n = len(result.batch)
+    pos = None
     if perf != "parse_only" and n:
         payload = encode_batch(result.batch)
         if sync:
-            await asyncio.get_running_loop().run_in_executor(None, st.wal.append, payload, True)
+            pos = await st.append_synced(payload)
         else:
             st.wal.append(payload, False)
         st.ingested_points += n
         record_batch(request, n)
     st.ingest_requests += 1
+    if pos is not None:
+        # Durable and counted already: a 503 here ("not yet visible") lost nothing.
+        await st.wait_visible(pos)
     if result.errors:
         log.debug("ingest: %d points stored, %d errors", n, len(result.errors))
         return error_response(result.errors, 400)
@@ -159,17 +163,10 @@ async def _append_deletes(st: WorkerState, specs: list[DeleteSpec]) -> None:
     """Durably log the deletes, then wait (bounded) until the writer has applied them, so a
     query right after the 204 no longer sees the points."""
     st.admission.check_disk()
-    loop = asyncio.get_running_loop()
-    name, end = "", 0
+    pos = None
     for spec in specs:
-        name, end = await loop.run_in_executor(None, st.wal.append, encode_delete(spec), True)
-    deadline = loop.time() + DELETE_VISIBLE_TIMEOUT
-    while specs and loop.time() < deadline:
-        st.store.refresh()
-        if st.store.wal_positions.get(name, 0) >= end:
-            return
-        await asyncio.sleep(0.02)
-    if specs:
+        pos = await st.append_synced(encode_delete(spec))
+    if pos is not None and not await st.wait_applied(pos, DELETE_VISIBLE_TIMEOUT):
         log.warning("delete logged but not yet applied after %.0f s", DELETE_VISIBLE_TIMEOUT)
 
 

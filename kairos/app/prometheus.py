@@ -47,14 +47,17 @@ async def remote_write(request: Request) -> HTTPResponse:
         raise PayloadTooLarge(
             f"Request has {n} data points, more than the maximum of {cfg.ingestion_max_batch_size}"
         )
+    pos = None
     if n:
         payload = encode_batch(conv.batch)
-        if cfg.ingestion_default_sync:
-            await loop.run_in_executor(None, st.wal.append, payload, True)
+        if cfg.ingestion_default_sync:  # durable and visible when answered, as ?sync=true
+            pos = await st.append_synced(payload)
         else:
             st.wal.append(payload, False)
         st.ingested_points += n
     st.ingest_requests += 1
+    if pos is not None:
+        await st.wait_visible(pos)
     if conv.dropped_series or conv.dropped_samples:
         log.debug(
             "prometheus remote write: %d points stored, %d series without __name__ and "

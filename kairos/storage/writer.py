@@ -15,13 +15,22 @@ disk (``ENOSPC``) the state is ``disk full`` and the retry comes as soon as the 
 (checked every ``DISK_POLL_SECONDS``), so the backlog is applied as soon as there is room.  The
 status file is padded to whole blocks so that, when the disk is too full for a new file, it can
 still be rewritten in place.
+
+Between applies the writer sleeps ``writer_interval_ms``, or less: an HTTP worker answering a
+``sync`` write (which waits until its record is applied) writes a byte to the FIFO
+``<data_dir>/writer.wake`` (:func:`wake_writer`), and the writer, which waits on it with
+``select``, applies at once.  A worker cannot tell when its wake-up is read, so one byte may
+cost one empty step; any number of bytes written during one step cost one.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import select
 import signal
+import stat
 import threading
 import time
 
@@ -36,7 +45,7 @@ from kairos.storage.records import decode_record
 from kairos.storage.versions import WriteVersions
 from kairos.storage.wal import WalReader
 
-__all__ = ["Writer", "read_status", "run_writer"]
+__all__ = ["WakeFifo", "Writer", "read_status", "run_writer", "wake_writer"]
 
 log = logging.getLogger("kairos.writer")
 
@@ -93,6 +102,95 @@ def write_status_file(data_dir: str, status: dict) -> None:
         os.pwrite(fd, data.ljust(size), 0)
     finally:
         os.close(fd)
+
+
+WAKE_FIFO = "writer.wake"
+
+
+def _wake_path(data_dir: str) -> str:
+    return os.path.join(data_dir, WAKE_FIFO)
+
+
+def wake_writer(data_dir: str) -> bool:
+    """Ask the writer to apply the WAL now instead of at its next interval.
+
+    Never blocks: returns False when there is no writer reading the FIFO (none running, or a
+    file system without FIFOs), in which case the writer applies at its interval anyway.
+    """
+    try:
+        fd = os.open(_wake_path(data_dir), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader; ENOENT: no writer has run here yet
+        return False
+    try:
+        os.write(fd, b"w")
+    except BlockingIOError:
+        pass  # the pipe is full of wake-ups the writer has not read yet: it will wake
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+class WakeFifo:
+    """The writer's end of ``<data_dir>/writer.wake``: :meth:`wait` sleeps until a worker
+    writes to it (see :func:`wake_writer`), :meth:`set` wakes it from this process (a signal).
+
+    Where a FIFO cannot be made, :meth:`wait` sleeps with ``threading.Event`` instead, and
+    workers' wake-ups find no reader.
+    """
+
+    def __init__(self, data_dir: str) -> None:
+        self.path = _wake_path(data_dir)
+        self._event = threading.Event()
+        self._r = self._w = -1
+        try:
+            try:
+                os.mkfifo(self.path, 0o600)
+            except FileExistsError:
+                if not stat.S_ISFIFO(os.lstat(self.path).st_mode):
+                    os.unlink(self.path)
+                    os.mkfifo(self.path, 0o600)
+            self._r = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            # Our own write end: the FIFO never reads as end-of-file when no worker has it
+            # open, and a signal handler can wake the select.
+            self._w = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            log.warning(
+                "cannot use %s (%s); sync writes wait for the writer's interval",
+                self.path,
+                os.strerror(e.errno or errno.EIO),
+            )
+            self.close()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds; True if woken (by a worker or :meth:`set`)."""
+        if self._r < 0:
+            return self._event.wait(timeout)
+        ready, _, _ = select.select([self._r], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            while os.read(self._r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        return True
+
+    def set(self) -> None:
+        """Wake :meth:`wait` (safe in a signal handler)."""
+        self._event.set()
+        if self._w >= 0:
+            try:
+                os.write(self._w, b"s")
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for fd in (self._r, self._w):
+            if fd >= 0:
+                os.close(fd)
+        self._r = self._w = -1
 
 
 class Writer:
@@ -210,14 +308,17 @@ def run_writer(config: Config) -> None:
     setup_logging(config.log_level, config.log_format)
     data_dir, interval_ms = config.data_dir, config.writer_interval_ms
     stop = threading.Event()
+    wake = WakeFifo(data_dir)
 
     def _stop(*_: object) -> None:
         stop.set()
+        wake.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     writer = _open_writer(config, stop)
     if writer is None:
+        wake.close()
         return
     log.info(
         "writer started: data_dir=%s, datastore %s, apply interval %d ms",
@@ -246,7 +347,7 @@ def run_writer(config: Config) -> None:
         writer.write_status()
         summary.maybe_log()
         if not n:
-            stop.wait(interval)
+            wake.wait(interval)
     try:
         if writer.reopen_needed:
             writer.reopen()
@@ -255,6 +356,7 @@ def run_writer(config: Config) -> None:
         log.exception("writer could not apply the rest of the WAL; it stays for the next start")
     writer.write_status(STOPPED)
     writer.store.close()
+    wake.close()
     log.info("writer stopped after applying %d points", writer.applied_points)
 
 
