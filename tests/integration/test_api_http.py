@@ -159,7 +159,7 @@ def test_health_endpoints(client) -> None:
     assert client.get("/api/v1/health/check").status_code == 204
     r = client.get("/api/v1/health/status")
     assert r.status_code == 200
-    assert r.json() == ["Datastore-Query: OK", "Writer: OK", "WAL: OK"]
+    assert r.json() == ["Datastore-Query: OK", "Disk: OK", "Writer: OK", "WAL: OK"]
     h = client.get("/health").json()
     assert h["status"] == "healthy"
     assert h["checks"]["Writer"]["state"] == "running"
