@@ -156,7 +156,10 @@ def parse_java_double(s: str) -> float:
     if _HEX_RE.match(t):
         if t[-1] in "fFdD":
             t = t[:-1]
-        return float.fromhex(t)
+        try:
+            return float.fromhex(t)
+        except OverflowError:  # Java rounds a hex literal past the double range to infinity
+            return -math.inf if t.startswith("-") else math.inf
     raise LineError(f'For input string: "{s}"')
 
 

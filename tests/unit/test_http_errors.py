@@ -55,3 +55,14 @@ def test_unexpected_errors_hide_their_text_and_log_it(caplog) -> None:
     (rec,) = caplog.records
     assert "abc-123" in rec.getMessage() and rec.exc_info is not None
     assert rec.exc_info[1] is exc
+
+
+def test_stored_lone_surrogates_are_written_as_kairosdb_does() -> None:
+    """A lone surrogate already in a store (ingest accepted them before it refused them) no
+    longer fails the response: it is written as '?', as KairosDB's UTF-8 writer does."""
+    from kairos.app._http import json_dumps
+
+    assert orjson.loads(json_dumps({"values": [[1, "x\ud800y"]], "name": "n"})) == {
+        "values": [[1, "x?y"]],
+        "name": "n",
+    }
