@@ -152,9 +152,14 @@ class NotYetVisible(Unavailable):
 
 
 class QueryFailed(KairosError, RuntimeError):
-    """A failure while computing a valid query (KairosDB answers 500 with the message)."""
+    """A valid query that cannot be computed on the data it selects (a zero sampling, a
+    result past the ``double`` or ``long`` range, buckets past the calendar).
 
-    status_code = 500
+    KairosDB answers 500 with the message; Kairos answers 400 with the same message, because
+    the query is what has to change: a 5xx is kept for the server's own failures.
+    """
+
+    status_code = 400
 
 
 class NonFiniteValue(QueryFailed):

@@ -40,8 +40,28 @@ JSON = "application/json; charset=UTF-8"
 
 
 def json_dumps(obj: object) -> bytes:
-    """``obj`` as the JSON bytes of a response body (numpy arrays and orjson fragments too)."""
-    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+    """``obj`` as the JSON bytes of a response body (numpy arrays and orjson fragments too).
+
+    A string UTF-8 cannot hold (a lone surrogate, stored before ingest refused them) is
+    written as KairosDB's UTF-8 writer does, with ``?`` in its place, so that one old point
+    cannot make a whole metric unqueryable.
+    """
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError as e:
+        if "surrogates" not in str(e):
+            raise
+        return orjson.dumps(_without_surrogates(obj), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _without_surrogates(obj: object) -> object:
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(obj, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_without_surrogates(v) for v in obj]
+    return obj
 
 
 def json_response(
@@ -61,8 +81,15 @@ def no_content(status: int = 204) -> HTTPResponse:
 
 
 def error_response(messages: list[str], status: int, headers: dict | None = None) -> HTTPResponse:
+    try:
+        body = orjson.dumps({"errors": messages})
+    except TypeError:
+        # A message quoting client input UTF-8 cannot hold: show its lone surrogates as \\udXXX.
+        body = orjson.dumps(
+            {"errors": [m.encode("utf-8", "backslashreplace").decode("utf-8") for m in messages]}
+        )
     return raw(
-        orjson.dumps({"errors": messages}),
+        body,
         status=status,
         headers={"Access-Control-Allow-Origin": "*", **(headers or {})},
         content_type=JSON,

@@ -18,9 +18,12 @@ __all__ = [
     "MISSING",
     "Fatal",
     "JsonExpLong",
+    "JsonNonFinite",
     "double_bits",
     "is_number",
     "json_as_string",
+    "lone_surrogate",
+    "non_finite_text",
     "to_double",
     "to_long",
 ]
@@ -58,6 +61,51 @@ class JsonExpLong(int):
         obj = super().__new__(cls, value)
         obj.as_float = as_float
         return obj
+
+
+class JsonNonFinite(float):
+    """A JSON number that is no finite double: a literal past the double range (``1.5e999``)
+    or one of the constants ``NaN``, ``Infinity``, ``-Infinity`` (which Gson reads leniently).
+
+    KairosDB stores such a double and then fails every query on its metric (org.json refuses
+    to write it), so Kairos refuses the point instead.  Not being an exact ``float`` also sends
+    the value past the columnar kernel's fast path to :func:`convert_point`, which reports it.
+    ``repr`` keeps the JSON spelling (what Gson's ``getAsString`` answers).
+    """
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> JsonNonFinite:
+        obj = super().__new__(cls, value)
+        obj.text = text
+        return obj
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
+def non_finite_text(x: float) -> str:
+    """Java's ``Double.toString`` of a non-finite double: ``NaN``, ``Infinity``, ``-Infinity``."""
+    if x != x:
+        return "NaN"
+    return "Infinity" if x > 0 else "-Infinity"
+
+
+def lone_surrogate(s: str) -> str | None:
+    """None when ``s`` encodes as UTF-8; else where its first lone surrogate is, in words.
+
+    JSON escapes (``"\\ud800"``) and the bytes ``ED A0 80`` (which the stdlib decoder lets
+    through) both make such strings; nothing can store or answer them as UTF-8.
+    """
+    if s.isascii():
+        return None
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return f"a lone surrogate (\\u{ord(s[e.start]):04x} at index {e.start})"
+    return None
 
 
 def plain_numbers(v: object) -> object:
@@ -126,10 +174,14 @@ def _parse_java_long(s: str) -> int:
 
 
 def _parse_java_double(s: str) -> float:
+    """``Double.parseDouble``: also ``NaN`` and ``[+-]Infinity`` (exactly so spelled), which
+    the double factory would store and :func:`kairos.ingest.parser` then refuses."""
     t = s.strip()
-    if t.endswith(("d", "D", "f", "F")) and not t.lower().endswith("inf"):
+    if t.lstrip("+-") in ("NaN", "Infinity") and len(t) - len(t.lstrip("+-")) <= 1:
+        return float(t)
+    if t.endswith(("d", "D", "f", "F")):
         t = t[:-1]
-    if "_" in t or not t or t.lower() in ("inf", "-inf", "+inf", "nan", "-nan", "+nan"):
+    if "_" in t or not t or any(w in t.lower() for w in ("inf", "nan")):
         raise Fatal(f'For input string: "{s}"')
     try:
         return float(t)
@@ -146,7 +198,9 @@ def to_long(v: object) -> int:
     if isinstance(v, float):
         if math.isfinite(v):
             return java_long(int(v))
-        raise Fatal(f'For input string: "{v}"')
+        raise Fatal(
+            f'For input string: "{v if isinstance(v, JsonNonFinite) else non_finite_text(v)}"'
+        )
     if isinstance(v, str):
         return _parse_java_long(v)
     if isinstance(v, list) and len(v) == 1:
@@ -172,11 +226,18 @@ def to_double(v: object) -> float:
 def parse_float_literal(text: str) -> float | int:
     """``json.loads`` hook: keep KairosDB's dot-based long/double distinction for exponents."""
     if "." in text:
-        return float(text)
+        x = float(text)
+        return x if math.isfinite(x) else JsonNonFinite(x, text)
     try:
         return JsonExpLong(java_long(int(Decimal(text))), float(text))
     except (InvalidOperation, OverflowError, ValueError):
-        return float(text)
+        x = float(text)
+        return x if math.isfinite(x) else JsonNonFinite(x, text)
+
+
+def parse_constant(name: str) -> JsonNonFinite:
+    """``json.loads`` hook for the constants ``NaN``, ``Infinity`` and ``-Infinity``."""
+    return JsonNonFinite(float(name), name)
 
 
 def kind_of_type(type_name: str) -> int | None:
@@ -193,5 +254,6 @@ __all__ += [
     "LONG",
     "STRING",
     "kind_of_type",
+    "parse_constant",
     "parse_float_literal",
 ]

@@ -15,6 +15,7 @@ handles requests and metric objects, and the rare points the kernel hands back
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -30,6 +31,9 @@ from kairos.ingest._values import (
     is_number,
     json_as_string,
     kind_of_type,
+    lone_surrogate,
+    non_finite_text,
+    parse_constant,
     parse_float_literal,
     plain_numbers,
     to_double,
@@ -103,18 +107,18 @@ def parse_json(body: bytes) -> object:
         return json.loads(
             body,
             parse_float=parse_float_literal,
-            parse_constant=_reject_constant,
+            parse_constant=parse_constant,
             object_pairs_hook=_pairs_hook,
         )
     except (ValueError, RecursionError) as e:
         raise Fatal(_syntax_message(body, e)) from None
 
 
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"Invalid JSON constant {name}")
-
-
 def _syntax_message(body: bytes, e: Exception) -> str:
+    if isinstance(e, RecursionError):
+        return "Malformed JSON: nested too deeply"
+    if isinstance(e, UnicodeDecodeError):
+        return f"Malformed JSON: the body is not UTF-8 (byte {e.start})"
     pos = getattr(e, "pos", None)
     if pos is None:
         return f"Malformed JSON: {e}"
@@ -191,8 +195,16 @@ def _too_many(n: int, limit: int) -> PayloadTooLarge:
 
 def _salvage_prefix(body: bytes, builder: BatchBuilder, message: str) -> IngestResult:
     """A syntax error in an array: KairosDB has already stored the metric objects before it."""
-    text = body.decode("utf-8", "replace")
-    dec = json.JSONDecoder(parse_float=parse_float_literal, object_pairs_hook=_pairs_hook)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # Only the objects wholly before the first bad byte were read.
+        text = body[: e.start].decode("utf-8")
+    dec = json.JSONDecoder(
+        parse_float=parse_float_literal,
+        parse_constant=parse_constant,
+        object_pairs_hook=_pairs_hook,
+    )
     i = len(text) - len(text.lstrip())
     if not text.startswith("[", i):
         return IngestResult(builder.build(), [message])
@@ -205,7 +217,7 @@ def _salvage_prefix(body: bytes, builder: BatchBuilder, message: str) -> IngestR
                 i += 1
             try:
                 obj, i = dec.raw_decode(text, i)
-            except ValueError:
+            except (ValueError, RecursionError):
                 break
             _process_metric(obj, index, builder, errors)
             index += 1
@@ -337,7 +349,7 @@ def _process_metric(obj: object, index: int, b: BatchBuilder, errors: list[str])
     ctx = _Ctx(index)
     errs: list[str] = []
     if validate:
-        if _not_null_or_empty_str(errs, ctx("name"), name):
+        if _not_null_or_empty_str(errs, ctx("name"), name) and lone_surrogate(name or "") is None:
             ctx.name = name
         if timestamp is not None:
             if mtype == "string":
@@ -355,6 +367,7 @@ def _process_metric(obj: object, index: int, b: BatchBuilder, errors: list[str])
                 if _not_null_or_empty_str(errs, f"{ctx()}.tag[{label}].name", k):
                     label = k
                 _not_null_or_empty_str(errs, f"{ctx()}.tag[{label}].value", v)
+    _check_unicode(errs, ctx, name, tags)
     if errs:
         errors.extend(errs)
         return
@@ -374,6 +387,22 @@ def _process_metric(obj: object, index: int, b: BatchBuilder, errors: list[str])
             )
     if isinstance(dps, list) and dps:
         _convert_datapoints(dps, metric, sorted_tags, ttl, mtype, validate, ctx, b, errors)
+
+
+def _check_unicode(
+    errs: list[str], ctx: _Ctx, name: str | None, tags: dict[str, str | None]
+) -> None:
+    """Names and tags that UTF-8 cannot hold make the whole metric object an error (even with
+    ``skip_validate``): neither the WAL nor a response can carry them."""
+    if name is not None and (bad := lone_surrogate(name)) is not None:
+        errs.append(f"{ctx('name')} must be valid Unicode, not {bad}.")
+    for t, (k, v) in enumerate(tags.items()):
+        bad = lone_surrogate(k)
+        if bad is not None:
+            errs.append(f"{ctx()}.tag[{t}].name must be valid Unicode, not {bad}.")
+            continue
+        if v is not None and (bad := lone_surrogate(v)) is not None:
+            errs.append(f"{ctx()}.tag[{k or t}].value must be valid Unicode, not {bad}.")
 
 
 def _single_point(
@@ -402,7 +431,7 @@ def _typed_word(
         return None
     try:
         return _make_word(kind, value, value_ctx, "value", b)
-    except _HistogramError as e:
+    except _PointError as e:
         errors.append(str(e))
         return None
 
@@ -435,13 +464,23 @@ def _make_word(
     if kind == LONG:
         return LONG, to_long(value)
     if kind == DOUBLE:
-        return DOUBLE, double_bits(to_double(value))
+        x = to_double(value)
+        if not math.isfinite(x):
+            # KairosDB stores it, then every query on the metric fails ("NaN or Infinity").
+            raise _PointError(
+                f"{ctx(attribute)} must be a finite number, not {non_finite_text(x)}."
+            )
+        return DOUBLE, double_bits(x)
     if kind == STRING:
         if value is None:
             raise Fatal(f"{ctx(attribute)} may not be null.")
         if isinstance(value, dict) or (isinstance(value, list) and len(value) != 1):
             raise Fatal(f"{ctx()} {INVALID_TYPE}")
-        return STRING, b.add_object(json_as_string(value))
+        text = json_as_string(value)
+        bad = lone_surrogate(text)
+        if bad is not None:
+            raise _PointError(f"{ctx(attribute)} must be valid Unicode, not {bad}.")
+        return STRING, b.add_object(text)
     # HISTOGRAM
     from kairos.model.histogram import Histogram
 
@@ -450,12 +489,13 @@ def _make_word(
     try:
         h = Histogram.from_json(plain_numbers(value))
     except InvalidHistogram as e:
-        raise _HistogramError(f"{ctx(attribute)} is an invalid histogram: {e}") from None
+        raise _PointError(f"{ctx(attribute)} is an invalid histogram: {e}") from None
     return HISTOGRAM, b.add_object(h.to_bytes())
 
 
-class _HistogramError(Exception):
-    """A bad histogram point: a validation error that skips the point."""
+class _PointError(Exception):
+    """A value that cannot be stored (a bad histogram, a non-finite double, a string that is
+    not Unicode): a validation error that skips only its point."""
 
 
 def convert_point(

@@ -14,13 +14,14 @@ or the end of the line, and loses its quotes (an unterminated quote is an ordina
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
 
-from kairos.ingest._values import double_bits
+from kairos.ingest._values import double_bits, non_finite_text
 from kairos.model.batch import DOUBLE, LONG, STRING, Batch, BatchBuilder, Tags
 from kairos.model.java import LONG_MAX, LONG_MIN, java_long, java_sorted_tags
 
@@ -155,7 +156,10 @@ def parse_java_double(s: str) -> float:
     if _HEX_RE.match(t):
         if t[-1] in "fFdD":
             t = t[:-1]
-        return float.fromhex(t)
+        try:
+            return float.fromhex(t)
+        except OverflowError:  # Java rounds a hex literal past the double range to infinity
+            return -math.inf if t.startswith("-") else math.inf
     raise LineError(f'For input string: "{s}"')
 
 
@@ -204,7 +208,11 @@ class Point:
 def parse_value(s: str) -> tuple[int, int]:
     """(kind, value word): contains ``.`` -> double (Java rules), else a strict long."""
     if "." in s:
-        return DOUBLE, double_bits(parse_java_double(s))
+        x = parse_java_double(s)
+        if not math.isfinite(x):
+            # KairosDB stores it, then every query on the metric fails ("NaN or Infinity").
+            raise LineError(f"value must be a finite number, not {non_finite_text(x)}")
+        return DOUBLE, double_bits(x)
     return LONG, parse_strict_long(s)
 
 

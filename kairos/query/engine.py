@@ -34,7 +34,7 @@ import orjson
 
 from kairos.errors import QueryFailed, QueryTimeout, QueryTooLarge
 from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING
-from kairos.model.java import LONG_MAX, LONG_MIN, UNIT_MS, java_key, java_sorted
+from kairos.model.java import LONG_MAX, LONG_MIN, UNIT_MS, java_key, java_long, java_sorted
 from kairos.query import aggregators, histograms, kernels
 from kairos.query._format import java_double, points_fragment
 from kairos.query.aggregators import Publish
@@ -323,9 +323,14 @@ def _merge(
 
 
 def _java_div(a: np.ndarray, b: int) -> np.ndarray:
-    """Java integer division (truncation toward zero)."""
-    q = np.abs(a) // abs(b)
-    return np.where((a < 0) != (b < 0), -q, q)
+    """Java ``long`` division of int64 ``a`` by a non-zero ``long`` ``b`` (truncation toward
+    zero; ``Long.MIN_VALUE / -1`` wraps)."""
+    a = np.asarray(a, np.int64)
+    if b == -1:
+        return np.negative(a)  # wraps for Long.MIN_VALUE, as Java does
+    q = a // np.int64(b)  # floor; truncation differs when there is a remainder and the signs differ
+    r = a - q * np.int64(b)
+    return np.where((r != 0) & ((a < 0) != (b < 0)), q + 1, q)
 
 
 def _java_mod(a: np.ndarray, b: int) -> np.ndarray:
@@ -347,7 +352,7 @@ def _group_ids(g, s: Stream, q: Query) -> tuple[np.ndarray, Callable[[int], dict
             ids = _java_mod((years - start.year) * 12 + (months - start.month), g.group_count)
         else:
             unit_ms = {**UNIT_MS, "YEARS": 52 * UNIT_MS["WEEKS"]}
-            size = rs.value * unit_ms[rs.unit]
+            size = java_long(rs.value * unit_ms[rs.unit])  # Java's long arithmetic wraps
             if size == 0:
                 raise QueryFailed("/ by zero")
             ids = _java_mod(_java_div(s.ts - base, size), g.group_count)

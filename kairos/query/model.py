@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kairos.errors import InvalidQuery
-from kairos.model.java import LONG_MAX, UNIT_MS, gson_as_string
+from kairos.model.java import LONG_MAX, LONG_MIN, UNIT_MS, gson_as_string
 from kairos.query._gson import (
     bind_duration,
     check_time_zone,
@@ -92,10 +92,20 @@ def _as_int(v: object, ctx: str) -> int:
     raise InvalidQuery(f"{ctx} must be a number, got {v!r}")
 
 
+# Months past this reach beyond year 1 from any present date (the calendar's range).
+_MAX_CALENDAR_MONTHS = 12 * 10_000
+
+
 def _relative(value: int, unit: str, which: str, now_ms: int) -> int:
     """``RelativeTime.getTimeRelativeTo``: ``now`` minus ``value`` units on a UTC calendar."""
     if unit in UNIT_MS:
-        return now_ms - value * UNIT_MS[unit]
+        t = now_ms - value * UNIT_MS[unit]
+        if not LONG_MIN <= t <= LONG_MAX:
+            # KairosDB casts the value to an int and lands somewhere arbitrary; say so instead.
+            raise InvalidQuery(f"{which}.value is out of range")
+        return t
+    if value > _MAX_CALENDAR_MONTHS:
+        raise InvalidQuery(f"{which}.value is out of range")
     dt = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     months = value * (12 if unit == "YEARS" else 1)
     y, m = divmod(dt.month - 1 - months, 12)
@@ -103,7 +113,7 @@ def _relative(value: int, unit: str, which: str, now_ms: int) -> int:
     day = min(dt.day, calendar.monthrange(year, month)[1]) if 1 <= year <= 9999 else dt.day
     try:
         shifted = dt.replace(year=year, month=month, day=day)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InvalidQuery(f"{which}.value is out of range") from None
     return calendar.timegm(shifted.timetuple()) * 1000 + now_ms % 1000
 

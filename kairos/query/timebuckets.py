@@ -38,7 +38,21 @@ def zone(name: str | None) -> ZoneInfo:
 
 
 def _to_local(ms: int, tz: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(ms // 1000, tz=tz).replace(microsecond=(ms % 1000) * 1000)
+    try:
+        return datetime.fromtimestamp(ms // 1000, tz=tz).replace(microsecond=(ms % 1000) * 1000)
+    except (OverflowError, ValueError, OSError):
+        raise _outside_calendar(ms) from None
+
+
+def _outside_calendar(ms: int) -> QueryFailed:
+    return QueryFailed(
+        f"timestamp {ms} is outside the calendar the sampling needs (years 1 to 9999)"
+    )
+
+
+def _overflow(e: Exception) -> QueryFailed:
+    """A bucket computation past the ``long`` range (extreme timestamps and origins)."""
+    return QueryFailed(f"sampling buckets cannot be computed: {e}")
 
 
 def _to_ms(dt: datetime) -> int:
@@ -65,14 +79,17 @@ def align_origin(start: int, unit: str, tz: ZoneInfo) -> int:
 
 def _add_units(origin_local: datetime, n: int, unit: str, tz: ZoneInfo) -> int:
     """``origin + n`` calendar units in the zone, as ms (wall-clock arithmetic)."""
-    if unit == "DAYS":
-        d = origin_local + timedelta(days=n)
-    elif unit == "WEEKS":
-        d = origin_local + timedelta(days=7 * n)
+    if unit in ("DAYS", "WEEKS"):
+        try:
+            d = origin_local + timedelta(days=n * (7 if unit == "WEEKS" else 1))
+        except OverflowError:
+            raise _outside_calendar(_to_ms(origin_local)) from None
     else:
         months = n * (12 if unit == "YEARS" else 1)
         y, m = divmod(origin_local.month - 1 + months, 12)
         year, month = origin_local.year + y, m + 1
+        if not 1 <= year <= 9999:
+            raise _outside_calendar(_to_ms(origin_local))
         day = min(origin_local.day, calendar.monthrange(year, month)[1])
         d = origin_local.replace(year=year, month=month, day=day)
     # Wall-clock time in the zone; re-resolve the offset for the new date.
@@ -100,7 +117,10 @@ class BucketPlan:
         if s.value <= 0:
             raise QueryFailed("/ by zero")
         if s.unit in UNIT_MS:
-            return kernels.bucket_fixed(ts, self.origin, s.value * UNIT_MS[s.unit])
+            try:
+                return kernels.bucket_fixed(ts, self.origin, s.value * UNIT_MS[s.unit])
+            except (OverflowError, ValueError) as e:
+                raise _overflow(e) from None
         units = self._whole_units(ts)
         return np.trunc(units / s.value).astype(np.int64) if len(units) else units
 
@@ -109,7 +129,10 @@ class BucketPlan:
         bucket number (``segment_starts`` of :meth:`index`, and ``index`` there)."""
         s = self.sampling
         if s.value > 0 and s.unit in UNIT_MS:
-            return kernels.bucket_runs(ts, self.origin, s.value * UNIT_MS[s.unit])
+            try:
+                return kernels.bucket_runs(ts, self.origin, s.value * UNIT_MS[s.unit])
+            except (OverflowError, ValueError) as e:
+                raise _overflow(e) from None
         k = self.index(ts)
         starts = kernels.segment_starts(k)
         return starts, k[starts]

@@ -19,8 +19,9 @@ def test_kairos_errors_answer_their_status_and_messages() -> None:
     r = render_error("r1", "POST", "/api/v1/datapoints/query", InvalidQuery("bad", "worse"))
     assert (r.status, _body(r)) == (400, {"errors": ["bad", "worse"]})
     assert "retry-after" not in {k.lower() for k in r.headers}
+    # KairosDB answers 500 here; the query is the client's to change, so Kairos answers 400.
     r = render_error("r1", "POST", "/q", QueryFailed("/ by zero"))
-    assert (r.status, _body(r)) == (500, {"errors": ["/ by zero"]})
+    assert (r.status, _body(r)) == (400, {"errors": ["/ by zero"]})
 
 
 def test_unavailable_carries_retry_after() -> None:
@@ -69,3 +70,14 @@ def test_a_full_disk_is_507_with_retry_after_and_no_path() -> None:
         (msg,) = _body(r)["errors"]
         assert msg.startswith("Disk full: No space left on device")
         assert "secret" not in r.body.decode()
+
+
+def test_stored_lone_surrogates_are_written_as_kairosdb_does() -> None:
+    """A lone surrogate already in a store (ingest accepted them before it refused them) no
+    longer fails the response: it is written as '?', as KairosDB's UTF-8 writer does."""
+    from kairos.app._http import json_dumps
+
+    assert orjson.loads(json_dumps({"values": [[1, "x\ud800y"]], "name": "n"})) == {
+        "values": [[1, "x?y"]],
+        "name": "n",
+    }
