@@ -19,9 +19,9 @@
      |                                            free-space reserve (``min_free_mb``)
      |    +-- NotYetVisible                  503, a sync write is durable in the WAL but the writer
      |                                            has not applied it within the timeout
-     +-- QueryFailed (RuntimeError)          500, KairosDB's own 500 for a valid query it cannot
-     |    |                                       compute (the message is KairosDB's)
-     |    +-- NonFiniteValue                 500, a NaN/Infinity result JSON cannot carry
+     +-- QueryFailed (RuntimeError)          400, a valid query that cannot be computed on its
+     |    |                                       data (KairosDB's message; KairosDB answers 500)
+     |    +-- NonFiniteValue                 400, a NaN/Infinity result JSON cannot carry
      +-- CorruptFile (OSError)               a store or WAL file failed its CRC / framing check
      +-- ChunkError (ValueError)             an embedded chunk that cannot be encoded or decoded
      +-- CodecError (ValueError)             a Cassandra cell KairosDB could not read or write
