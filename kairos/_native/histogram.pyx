@@ -1,8 +1,8 @@
 """Histogram kernels: bucketing, count remapping, percentiles and the count varint codec.
 
 The facade is ``kairos.model.histogram``; the reference implementations are in
-``kairos.model._histogram_reference`` and ``tests/property/test_histogram_kernels.py`` proves that the
-two agree.  Every kernel fills caller-allocated arrays and returns a status; none allocates,
+``kairos.model._histogram_reference`` and ``tests/property/test_histogram_kernels.py`` proves
+that the two agree.  Every kernel fills caller-allocated arrays and returns a status; none allocates,
 validates its preconditions beyond what it needs to stay in bounds, or raises.
 
 Buckets follow the OpenTelemetry explicit-bucket convention: with ``n`` strictly increasing
