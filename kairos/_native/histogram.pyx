@@ -2,8 +2,8 @@
 
 The facade is ``kairos.model.histogram``; the reference implementations are in
 ``kairos.model._histogram_reference`` and ``tests/property/test_histogram_kernels.py`` proves
-that the two agree.  Every kernel fills caller-allocated arrays and returns a status; none allocates,
-validates its preconditions beyond what it needs to stay in bounds, or raises.
+that the two agree.  Every kernel fills caller-allocated arrays and returns a status; none
+allocates, validates its preconditions beyond what it needs to stay in bounds, or raises.
 
 Buckets follow the OpenTelemetry explicit-bucket convention: with ``n`` strictly increasing
 boundaries ``b`` there are ``n + 1`` buckets, bucket 0 = (-inf, b[0]], bucket i = (b[i-1], b[i]],
