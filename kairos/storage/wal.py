@@ -49,6 +49,29 @@ def wal_dir(data_dir: str) -> str:
     return os.path.join(data_dir, "wal")
 
 
+TMP_SUFFIX = ".tmp"
+"""A WAL file being created: locked and given its header before it is renamed to ``*.wal``."""
+
+
+def _abandoned(tmp: str) -> bool:
+    """A WAL file whose creator died before renaming it (its name carries the creator's pid;
+    one in creation is still unlocked, so the lock alone cannot tell)."""
+    try:
+        pid = int(os.path.basename(tmp).split("-")[1])
+        os.kill(pid, 0)
+    except (IndexError, ValueError, ProcessLookupError):
+        return True
+    except PermissionError:
+        return False
+    try:  # a live pid may be another process that reused it: old files go too
+        return time.time() - os.stat(tmp).st_mtime > TMP_MAX_AGE_SECONDS
+    except FileNotFoundError:
+        return False
+
+
+TMP_MAX_AGE_SECONDS = 600
+
+
 def _new_name() -> str:
     global _counter
     with _counter_lock:
@@ -90,15 +113,21 @@ class WalWriter:
             )
 
     def _open_new(self) -> None:
+        # Made under a temporary name and renamed once locked and headed: the writer lists
+        # only ``*.wal`` files, so it never sees a new file before its flock says "in use"
+        # (it would take an unlocked, empty file for a finished one and delete it).
         path = os.path.join(self.dir, _new_name())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        tmp = path + TMP_SUFFIX
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             write_all(fd, FILE_MAGIC)
             os.fsync(fd)
+            os.rename(tmp, path)
             fsync_dir(self.dir)
         except BaseException:
             os.close(fd)
+            remove_quietly(tmp)
             remove_quietly(path)
             raise
         old = self._fd
@@ -207,7 +236,11 @@ class WalReader:
         return True
 
     def files(self) -> list[str]:
-        return sorted(f for f in os.listdir(self.dir) if f.endswith(".wal"))
+        names = os.listdir(self.dir)
+        for f in names:
+            if f.endswith(TMP_SUFFIX) and _abandoned(os.path.join(self.dir, f)):
+                remove_quietly(os.path.join(self.dir, f))
+        return sorted(f for f in names if f.endswith(".wal"))
 
     def poll(self, max_bytes: int = 256 << 20) -> tuple[list[bytes], dict[str, int], list[str]]:
         """Read new complete frames.

@@ -118,3 +118,54 @@ def test_not_a_wal_file_is_reported_by_name(tmp_path) -> None:
     bad.write_bytes(b"GARBAGE!" + b"x" * 30)
     with pytest.raises(CorruptFile, match=r"0001-1-1\.wal"):
         WalReader(str(tmp_path)).poll()
+
+
+@pytest.mark.parametrize("rotate", [False, True])
+def test_the_writer_never_sees_a_new_file_before_it_is_locked(
+    tmp_path, monkeypatch, rotate
+) -> None:
+    """A writer polling while a worker creates its WAL file must not take the new, still
+    unlocked, empty file for a finished one and delete it: the worker's appends (and its
+    sync acknowledgements) would then go to an unlinked file.  Found by the kill -9 test."""
+    import fcntl as real_fcntl
+
+    import kairos.storage.wal as wal_mod
+
+    reader = WalReader(str(tmp_path))
+    deleted: list[str] = []
+    real_flock = real_fcntl.flock
+
+    def flock_after_a_poll(fd, op):  # the writer's poll lands in the creation window
+        if op & real_fcntl.LOCK_EX:
+            _, positions, finished = reader.poll()
+            reader.commit(positions, finished)
+            deleted.extend(finished)
+        return real_flock(fd, op)
+
+    w = WalWriter(str(tmp_path), segment_bytes=64) if rotate else None
+    if w is not None:
+        w.append(b"first")
+    monkeypatch.setattr(wal_mod.fcntl, "flock", flock_after_a_poll)
+    if w is None:
+        w = WalWriter(str(tmp_path))
+    w.append(b"x" * 100, sync=True)  # with rotate: a new file is made for it
+    monkeypatch.undo()
+    assert os.path.exists(w.path)
+    payloads, _, _ = reader.poll()
+    assert b"x" * 100 in payloads
+    w.close()
+
+
+def test_a_file_left_in_creation_by_a_dead_worker_is_removed(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)  # fmt: skip
+    reader = WalReader(str(tmp_path))
+    wal = tmp_path / "wal"
+    abandoned = wal / f"00000000000000000001-{int(dead.stdout)}-1.wal.tmp"
+    abandoned.write_bytes(b"")
+    mine = wal / f"00000000000000000002-{os.getpid()}-1.wal.tmp"  # in creation: kept
+    mine.write_bytes(b"")
+    assert reader.files() == []
+    assert not abandoned.exists() and mine.exists()
