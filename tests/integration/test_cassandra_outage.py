@@ -179,6 +179,7 @@ def test_starts_and_takes_ingest_while_cassandra_is_down(tmp_path) -> None:
                 "status": "not ready",
                 "datastore": down,
                 "wal_backlog_bytes": 0,
+                "ingest": "accepted",  # the disk has room (a full one says "read-only: ...")
             }
 
         runtime.start(run, native_port=port, quiet=True)
