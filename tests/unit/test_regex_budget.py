@@ -82,3 +82,15 @@ def test_invalid_regexes_are_still_kairosdb_validation_errors(pattern: str) -> N
     with pytest.raises(InvalidQuery) as e:
         parse_query(doc("regex:" + pattern))
     assert e.value.messages[0].startswith("query.metric[0].tags[0].t invalid regex: ")
+
+
+def test_a_delete_applies_every_pattern_its_query_validated() -> None:
+    # `\p{L}` is valid for the query's engine (regex) but not for `re`: the writer must use
+    # the same engine, or a delete accepted with a 204 would fail when it is applied.
+    from kairos.storage.records import DeleteSpec
+
+    q = parse_query(doc(r"regex:\p{L}+\d"))
+    f = q.metrics[0].tags["t"]
+    spec = DeleteSpec("m", {"t": (sorted(f.values), [p.pattern for p in f.patterns])}, 0, 1)
+    matches = spec.matcher()
+    assert matches({"t": "b1"}) and not matches({"t": "11"})
