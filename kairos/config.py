@@ -405,6 +405,15 @@ class Config:
         env="KAIROSDB_QUERY_TIMEOUT_MS",
         check=at_least(1),
     )
+    query_regex_timeout_ms: int = setting(
+        1_000,
+        """Time one query may spend matching its ``regex:`` tag filters against tag values
+        (all of them together; never more than what is left of ``query.timeout_ms``); a
+        pattern that needs longer (catastrophic backtracking) is answered with a 400.""",
+        key="query.regex_timeout_ms",
+        env="KAIROSDB_QUERY_REGEX_TIMEOUT_MS",
+        check=at_least(1),
+    )
     cache_enable: bool = setting(
         True,
         """Query cache: raw results reused by queries with ``cache_time`` (see

@@ -22,6 +22,7 @@
      +-- QueryFailed (RuntimeError)          400, a valid query that cannot be computed on its
      |    |                                       data (KairosDB's message; KairosDB answers 500)
      |    +-- NonFiniteValue                 400, a NaN/Infinity result JSON cannot carry
+     |    +-- RegexTimeout                   400, a ``regex:`` tag filter over its time budget
      +-- CorruptFile (OSError)               a store or WAL file failed its CRC / framing check
      +-- ChunkError (ValueError)             an embedded chunk that cannot be encoded or decoded
      +-- CodecError (ValueError)             a Cassandra cell KairosDB could not read or write
@@ -56,6 +57,7 @@ __all__ = [
     "QueryFailed",
     "QueryTimeout",
     "QueryTooLarge",
+    "RegexTimeout",
     "Unavailable",
     "ValidationErrors",
 ]
@@ -164,6 +166,15 @@ class QueryFailed(KairosError, RuntimeError):
 
 class NonFiniteValue(QueryFailed):
     """A NaN or infinite result, which KairosDB's JSON cannot carry."""
+
+
+class RegexTimeout(QueryFailed):
+    """A ``regex:`` tag filter that did not finish matching the candidate tag values within
+    ``query.regex_timeout_ms`` (catastrophic backtracking, e.g. ``(a|aa)+$``).
+
+    A 400, not a 503: the pattern is the client's to change, and a retry would only burn
+    the same CPU again.
+    """
 
 
 class CorruptFile(KairosError, OSError):

@@ -103,7 +103,7 @@ async def _query(request: Request, doc: object) -> HTTPResponse:
         st.wal.append(encode_batch(batch), False)
 
     cfg = st.config
-    limits = Limits(cfg.query_max_points, cfg.query_timeout_ms)
+    limits = Limits(cfg.query_max_points, cfg.query_timeout_ms, cfg.query_regex_timeout_ms)
     # Off the event loop, serialisation included (tens of ms for a response of millions of
     # points), so health checks and ingest keep flowing during a long query.
     body = await asyncio.get_running_loop().run_in_executor(
@@ -146,7 +146,13 @@ async def post_query_tags(request: Request) -> HTTPResponse:
     st: WorkerState = request.app.ctx.state
     query = parse_query(_decode(request.body))
     st.store.refresh()
-    return json_response(run_tags_query(st.store, query))
+    cfg = st.config
+    limits = Limits(cfg.query_max_points, cfg.query_timeout_ms, cfg.query_regex_timeout_ms)
+    # Off the event loop: its regex tag filters may take up to their budget.
+    result = await asyncio.get_running_loop().run_in_executor(
+        None, run_tags_query, st.store, query, limits
+    )
+    return json_response(result)
 
 
 # -- deletes -------------------------------------------------------------------------------------

@@ -32,14 +32,14 @@ from typing import cast
 import numpy as np
 import orjson
 
-from kairos.errors import QueryFailed, QueryTimeout, QueryTooLarge
+from kairos.errors import QueryFailed, QueryTimeout, QueryTooLarge, RegexTimeout
 from kairos.model.batch import DOUBLE, HISTOGRAM, LONG, STRING
 from kairos.model.java import LONG_MAX, LONG_MIN, UNIT_MS, java_key, java_long, java_sorted
 from kairos.query import aggregators, histograms, kernels
 from kairos.query._format import java_double, points_fragment
 from kairos.query.aggregators import Publish
 from kairos.query.cache import QueryCache
-from kairos.query.model import MetricQuery, Query
+from kairos.query.model import MetricQuery, Query, TagFilter
 from kairos.query.spec import BinGroupBy, TagGroupBy, TimeGroupBy, ValueGroupBy
 from kairos.query.stream import Stream
 from kairos.storage.protocol import Datastore, SeriesData
@@ -52,10 +52,17 @@ _GROUP_TYPE = {LONG: "number", DOUBLE: "number", STRING: "text", HISTOGRAM: "his
 class Limits:
     """Per-query limits, checked between steps (the kernels themselves are not interrupted)."""
 
-    def __init__(self, max_points: int | None = None, timeout_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        max_points: int | None = None,
+        timeout_ms: int | None = None,
+        regex_timeout_ms: int | None = None,
+    ) -> None:
         self.max_points = max_points
         self.timeout_ms = timeout_ms
         self.deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+        self.regex_timeout_ms = regex_timeout_ms
+        self.regex_seconds = 0.0  # spent matching ``regex:`` tag filters, all metrics together
         self.points = 0
         self.read_seconds = 0.0  # time spent in the datastore's read (metrics)
         self.format_seconds = 0.0  # time spent writing the results' values as JSON
@@ -70,9 +77,58 @@ class Limits:
 
     def check_time(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise QueryTimeout(
-                f"Query did not finish within {self.timeout_ms} ms (KAIROSDB_QUERY_TIMEOUT_MS)"
-            )
+            raise self._timed_out()
+
+    def _timed_out(self) -> QueryTimeout:
+        return QueryTimeout(
+            f"Query did not finish within {self.timeout_ms} ms (KAIROSDB_QUERY_TIMEOUT_MS)"
+        )
+
+    def matching_values(self, name: str, f: TagFilter, values: set[str]) -> set[str]:
+        """The ``values`` of tag ``name`` that pass ``f``, its regexes matched within the
+        query's regex budget: what is left of ``regex_timeout_ms`` and of the query's
+        deadline, whichever is less.
+
+        Raises :class:`RegexTimeout` (400) when the regex budget runs out and
+        :class:`QueryTimeout` (503) when the query's deadline does first.
+        """
+        out = values & f.values
+        todo = [v for v in values if v not in out]
+        if not todo or not f.patterns:
+            return out
+        clock = time.monotonic
+        t0 = clock()
+        end: float | None = None
+        by_deadline = False
+        if self.regex_timeout_ms is not None:
+            end = t0 + self.regex_timeout_ms / 1000 - self.regex_seconds
+        if self.deadline is not None and (end is None or self.deadline < end):
+            end, by_deadline = self.deadline, True
+        pattern = ""
+        try:
+            for p in f.patterns:
+                pattern, match, rest = p.pattern, p.fullmatch, []
+                for v in todo:
+                    left = None if end is None else end - clock()
+                    if left is not None and left <= 0:
+                        raise TimeoutError
+                    if match(v, timeout=left):
+                        out.add(v)
+                    else:
+                        rest.append(v)
+                todo = rest
+        except TimeoutError:
+            if by_deadline:
+                raise self._timed_out() from None
+            raise RegexTimeout(
+                f"tags.{name} regex:{pattern} did not finish matching the tag values "
+                f"within {self.regex_timeout_ms} ms "
+                "(KAIROSDB_QUERY_REGEX_TIMEOUT_MS); the pattern backtracks too much "
+                "(e.g. nested repetition like (a|aa)+), simplify it"
+            ) from None
+        finally:
+            self.regex_seconds += clock() - t0
+        return out
 
 
 def run_query(
@@ -97,7 +153,7 @@ def run_query(
     }
 
 
-def run_tags_query(store: Datastore, query: Query) -> dict:
+def run_tags_query(store: Datastore, query: Query, limits: Limits | None = None) -> dict:
     """``/datapoints/query/tags``: one result per metric with every tag of its series.
 
     Like KairosDB's H2 store, the time range is not applied: the tags are those of every
@@ -106,7 +162,7 @@ def run_tags_query(store: Datastore, query: Query) -> dict:
     queries = []
     for m in query.metrics:
         tagsets: dict[str, set[str]] = {}
-        for s in _select(store, m):
+        for s in _select(store, m, limits=limits):
             for k, v in s.tags:
                 tagsets.setdefault(k, set()).add(v)
         tags = {
@@ -120,14 +176,34 @@ def run_tags_query(store: Datastore, query: Query) -> dict:
 # -- selection, grouping, merging ------------------------------------------------------------
 
 
-def _select(store: Datastore, m: MetricQuery, start: int = LONG_MIN, end: int = LONG_MAX) -> list:
-    # Literal tag values go to the store's index (postings); regex filters are applied here.
+def _select(
+    store: Datastore,
+    m: MetricQuery,
+    start: int = LONG_MIN,
+    end: int = LONG_MAX,
+    limits: Limits | None = None,
+) -> list:
+    # Literal tag values go to the store's index (postings); regex filters are applied here,
+    # within the query's regex budget, each distinct tag value once.
     literal = {k: sorted(f.values) for k, f in m.tags.items() if not f.patterns}
     rest = {k: f for k, f in m.tags.items() if f.patterns}
     found = store.find_series(m.name, literal, start, end)
     if not rest:
         return found
-    return [s for s in found if all(f.matches(dict(s.tags).get(k)) for k, f in rest.items())]
+    lim = limits if limits is not None else Limits()
+    tag_maps = [dict(s.tags) for s in found]
+    values: dict[str, set[str]] = {k: set() for k in rest}
+    for tags in tag_maps:
+        for k, vs in values.items():
+            v = tags.get(k)
+            if v is not None:
+                vs.add(v)
+    passing = {k: lim.matching_values(k, f, values[k]) for k, f in rest.items()}
+    return [
+        s
+        for s, tags in zip(found, tag_maps, strict=True)
+        if all(tags.get(k) in ok for k, ok in passing.items())
+    ]
 
 
 def _cache_key(q: Query, m: MetricQuery) -> tuple:
@@ -153,7 +229,7 @@ def _read(
             limits.add_points(sum(len(d.ts) for d in data))
             return data
         version = cache.version(m.name)
-    selected = _select(store, m, q.start, q.end)
+    selected = _select(store, m, q.start, q.end, limits)
     counted = store.count(selected, q.start, q.end)
     limits.add_points(counted)  # before anything is decoded (where the backend can count)
     limits.check_time()

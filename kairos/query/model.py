@@ -14,10 +14,12 @@ failure:
 from __future__ import annotations
 
 import calendar
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+
+import regex
 
 from kairos.errors import InvalidQuery
 from kairos.model.java import LONG_MAX, LONG_MIN, UNIT_MS, gson_as_string
@@ -36,17 +38,31 @@ __all__ = ["MetricQuery", "Query", "TagFilter", "parse_query"]
 REGEX_PREFIX = "regex:"
 
 
+@lru_cache(maxsize=512)
+def compile_tag_regex(pattern: str) -> regex.Pattern[str]:
+    """A ``regex:`` tag filter's pattern, compiled once per worker.
+
+    The ``regex`` package rather than :mod:`re`: the same syntax (``VERSION0`` is ``re``'s),
+    but its matches take a ``timeout`` and release the GIL, so a catastrophic pattern can be
+    stopped (see ``Limits.tag_matches``) and does not stall the worker's other requests.
+    Raises ``regex.error`` for an invalid pattern.
+    """
+    return regex.compile(pattern, regex.VERSION0)
+
+
 @dataclass(slots=True)
 class TagFilter:
     """Values a tag must have (OR): literal values and ``regex:`` patterns (full match)."""
 
     values: frozenset[str]
-    patterns: tuple[re.Pattern[str], ...] = ()
+    patterns: tuple[regex.Pattern[str], ...] = ()
 
-    def matches(self, v: str | None) -> bool:
+    def matches(self, v: str | None, timeout: float | None = None) -> bool:
+        """Whether ``v`` passes; raises ``TimeoutError`` when a pattern needs more than
+        ``timeout`` seconds (None: no limit)."""
         if v is None:
             return False
-        return v in self.values or any(p.fullmatch(v) for p in self.patterns)
+        return v in self.values or any(p.fullmatch(v, timeout=timeout) for p in self.patterns)
 
 
 @dataclass(slots=True)
@@ -129,15 +145,15 @@ def _tag_filters(tags: object, ctx: str) -> dict[str, TagFilter]:
         if k == "":
             raise InvalidQuery(f"{ctx}.tags[{j}] name must not be empty")
         lits: set[str] = set()
-        pats: list[re.Pattern[str]] = []
+        pats: list[regex.Pattern[str]] = []
         for x in v if isinstance(v, list) else [v]:
             s = gson_as_string(x) if not isinstance(x, list | dict) else str(x)
             if not s:
                 raise InvalidQuery(f"{ctx}.tags[{j}].{k} value must not be null or empty")
             if s.startswith(REGEX_PREFIX):
                 try:
-                    pats.append(re.compile(s[len(REGEX_PREFIX) :]))
-                except re.error as e:
+                    pats.append(compile_tag_regex(s[len(REGEX_PREFIX) :]))
+                except regex.error as e:
                     raise InvalidQuery(f"{ctx}.tags[{j}].{k} invalid regex: {e}") from None
             else:
                 lits.add(s)

@@ -7,10 +7,10 @@ The payload's first byte says which: ``B`` + a batch in Arrow IPC
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import orjson
+import regex
 
 from kairos.errors import CorruptFile
 from kairos.model.batch import Batch
@@ -31,8 +31,11 @@ class DeleteSpec:
     end: int
 
     def matcher(self):
+        # The same engine and syntax as the query's tag filters (kairos.query.model), so every
+        # pattern a delete request was validated with compiles here too.
         compiled = {
-            k: (set(v), [re.compile(p) for p in pats]) for k, (v, pats) in self.tags.items()
+            k: (set(v), [regex.compile(p, regex.VERSION0) for p in pats])
+            for k, (v, pats) in self.tags.items()
         }
 
         def matches(tags: dict[str, str]) -> bool:
