@@ -65,7 +65,7 @@ from kairos._hist import Hist as _Hist
 from kairos.app.otlp import OtlpPush, otlp_enabled
 from kairos.app.process import alive, rss_bytes
 from kairos.logs import TRACE
-from kairos.storage.wal import backlog_bytes, wal_disk_bytes
+from kairos.storage.wal import backlog_bytes, quarantined_files, wal_disk_bytes
 from kairos.storage.writer import read_status
 
 __all__ = ["WorkerMetrics", "bp", "record_batch", "register"]
@@ -248,6 +248,7 @@ _COUNTERS = {
     "kairos_query_cache_misses": "cache_time queries that had to read the datastore",
     "kairos_query_cache_evictions": "query cache entries dropped to stay in its memory bound",
     "kairos_ingest_refused": "ingest requests refused with 503 (memory limit or WAL quota)",
+    "kairos_wal_quarantined_files": "WAL files moved to wal/quarantine (bad header), still there",
 }
 _GAUGES = {
     "kairos_wal_backlog_bytes": "WAL bytes not yet applied by the writer",
@@ -324,6 +325,7 @@ def aggregate(app: Sanic) -> _Aggregate:
             LATENCY_BOUNDS,
         )
     g["kairos_wal_disk_bytes"][()] = wal_disk_bytes(st.wal.dir)
+    c["kairos_wal_quarantined_files"][()] = len(quarantined_files(st.wal.dir))
     st.store.refresh()
     backlog = backlog_bytes(st.wal.dir, st.store.wal_positions)
     g["kairos_wal_backlog_bytes"][()] = backlog

@@ -8,7 +8,11 @@ take is finished (rotated away, or its worker died) and may be deleted once full
 Each file is ``b"KAIROSW1"`` followed by CRC frames (``kairos.storage._frame``) whose payload is
 a :class:`~kairos.model.batch.Batch` in Arrow IPC.  A torn tail -- a short or bad frame at the
 end of a finished file, left by kill -9 or a power cut -- is detected by the CRC, logged and
-truncated.
+truncated.  A file whose 8-byte header is not ``KAIROSW1`` is different: nothing in it can be
+trusted (it is not known to be a Kairos WAL at all), so once it is finished the reader moves it
+aside into ``wal/quarantine/`` with a ``<name>.reason`` text file, logs it, and goes on with the
+other files (a file shorter than its header is a torn creation and holds no record: it is
+removed like a torn tail).  An operator inspects and deletes quarantined files.
 
 Durability: ``append(..., sync=True)`` returns after ``fdatasync``; otherwise the worker's group
 commit task fsyncs dirty files every ``fsync_interval`` seconds.  Data written without sync
@@ -23,11 +27,18 @@ import os
 import threading
 import time
 
-from kairos.errors import CorruptFile
 from kairos.storage._frame import HEADER, MAGIC, FrameStatus, encode_frame, iter_frames
 from kairos.storage._fs import fsync_dir
 
-__all__ = ["FILE_MAGIC", "WalReader", "WalWriter", "backlog_bytes", "wal_dir"]
+__all__ = [
+    "FILE_MAGIC",
+    "WalReader",
+    "WalWriter",
+    "backlog_bytes",
+    "quarantine_dir",
+    "quarantined_files",
+    "wal_dir",
+]
 
 log = logging.getLogger("kairos.wal")
 
@@ -38,6 +49,32 @@ _counter_lock = threading.Lock()
 
 def wal_dir(data_dir: str) -> str:
     return os.path.join(data_dir, "wal")
+
+
+QUARANTINE = "quarantine"
+
+
+def quarantine_dir(directory: str) -> str:
+    """Where the reader of the WAL directory ``directory`` moves files it cannot trust."""
+    return os.path.join(directory, QUARANTINE)
+
+
+def quarantined_files(directory: str) -> list[dict[str, str]]:
+    """The quarantined files of the WAL directory ``directory``: name and reason, by name."""
+    qdir = quarantine_dir(directory)
+    try:
+        names = sorted(n for n in os.listdir(qdir) if n.endswith(".wal"))
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        try:
+            with open(os.path.join(qdir, name + ".reason"), encoding="utf-8") as f:
+                reason = f.read().strip()
+        except OSError:
+            reason = "unknown"
+        out.append({"name": name, "reason": reason})
+    return out
 
 
 def _new_name() -> str:
@@ -137,6 +174,8 @@ class WalReader:
         os.makedirs(self.dir, exist_ok=True)
         self.positions: dict[str, int] = dict(positions or {})
         self.repaired: list[str] = []
+        self.quarantined: list[str] = []
+        self._damaged_live: set[str] = set()
 
     def _is_finished(self, path: str) -> bool:
         try:
@@ -185,7 +224,8 @@ class WalReader:
                         finished.append(name)
                     continue
                 if data[: len(FILE_MAGIC)] != FILE_MAGIC:
-                    raise CorruptFile(path, "not a Kairos WAL file (bad magic)")
+                    self._damaged(path, done, data[: len(FILE_MAGIC)], size)
+                    continue
             rel = len(FILE_MAGIC) if start == 0 else 0
             base = start
             pos = start + rel
@@ -224,6 +264,45 @@ class WalReader:
             if budget <= 0:
                 break
         return payloads, positions, finished
+
+    def _damaged(self, path: str, done: bool, header: bytes, size: int) -> None:
+        """A file whose header is not a Kairos WAL's: quarantined once finished.
+
+        While a worker still holds it (it was damaged under a live worker) it is only skipped,
+        so the worker's later appends are not moved under it; it is quarantined when the
+        worker rotates away from it or stops.
+        """
+        name = os.path.basename(path)
+        reason = (
+            f"bad header {header!r} (expected {FILE_MAGIC!r}); "
+            f"{size - len(FILE_MAGIC)} bytes after it not applied"
+        )
+        if not done:
+            if name not in self._damaged_live:
+                self._damaged_live.add(name)
+                log.error(
+                    "WAL %s: %s; skipped until its worker releases it, then quarantined",
+                    path,
+                    reason,
+                )
+            return
+        self._damaged_live.discard(name)
+        qdir = quarantine_dir(self.dir)
+        os.makedirs(qdir, exist_ok=True)
+        with open(os.path.join(qdir, name + ".reason"), "w", encoding="utf-8") as f:
+            f.write(reason + "\n")
+        os.replace(path, os.path.join(qdir, name))
+        fsync_dir(qdir)
+        fsync_dir(self.dir)
+        self.positions.pop(name, None)
+        self.quarantined.append(name)
+        log.error(
+            "WAL %s: %s; moved to %s (an operator must inspect it); applying the other files",
+            path,
+            reason,
+            qdir,
+            extra={"wal_file": name, "reason": reason},
+        )
 
     def _repair(self, path: str, offset: int, what: str) -> None:
         size = os.path.getsize(path)
