@@ -389,6 +389,16 @@ class Config:
         env="KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS",
         check=Check(lambda v: 0 <= v < math.inf, "must be a finite number >= 0"),
     )
+    shutdown_drain_timeout_seconds: float = setting(
+        10.0,
+        """After the load-balancer delay, seconds the shutdown waits for in-flight requests
+        (keep-alive connections are closed after their current response) and for the
+        writer's last applies; then connections are cut, every WAL is fsynced and the server
+        exits.  The whole stop takes at most ``health.lb_delay_seconds`` + this (+ a second).""",
+        key="shutdown.drain_timeout_seconds",
+        env="KAIROSDB_SHUTDOWN_DRAIN_TIMEOUT_SECONDS",
+        check=Check(lambda v: 0 < v < math.inf, "must be a finite number > 0"),
+    )
     version: str = setting("KairosDB 1.3.2-kairos.0.1.0", "Text of ``/api/v1/version``.")
     cassandra_contact_points: str = setting(
         "localhost:9042",

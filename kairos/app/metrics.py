@@ -491,4 +491,7 @@ async def _publish(app: Sanic) -> None:
             app.ctx.metrics.write(app.ctx.config.data_dir, getattr(app.ctx, "state", None))
         except OSError:
             log.exception("could not publish worker metrics")
-        await asyncio.sleep(FLUSH_SECONDS)
+        try:
+            await asyncio.sleep(FLUSH_SECONDS)
+        except asyncio.CancelledError:
+            return  # the worker is stopping (Sanic would log the cancellation as a warning)

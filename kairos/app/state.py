@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
+import time
 from dataclasses import dataclass, field
 
 from kairos.app.backpressure import Admission
@@ -24,6 +26,10 @@ DRAINING_FLAG = "draining"
 :mod:`kairos.app.factory`); while it exists every worker's health/readiness answers 503."""
 
 
+DRAINING_RECHECK_SECONDS = 0.25
+"""How often :meth:`WorkerState.keep_alive_allowed` looks for the draining flag (a ``stat``)."""
+
+
 def draining_flag_path(data_dir: str) -> str:
     return os.path.join(data_dir, DRAINING_FLAG)
 
@@ -39,6 +45,9 @@ class WorkerState:
     ingested_points: int = 0
     ingest_requests: int = 0
     tasks: list[asyncio.Task] = field(default_factory=list)
+    stopping: bool = False
+    """Set when this worker starts its shutdown (``before_server_stop``)."""
+    _draining_seen: tuple[float, bool] = (-math.inf, False)
 
     @classmethod
     def open(cls, config: Config) -> WorkerState:
@@ -61,12 +70,32 @@ class WorkerState:
         """True once the main process has started a graceful shutdown."""
         return os.path.exists(draining_flag_path(self.config.data_dir))
 
+    def keep_alive_allowed(self) -> bool:
+        """False once the server drains or stops: each response then closes its connection.
+
+        Keep-alive clients that send request after request never leave a connection idle, so
+        without this a stop waits for the whole drain timeout; and during the load-balancer
+        delay a closed connection lets a client reconnect through the balancer to a server
+        that is not going away.
+        """
+        if self.stopping:
+            return False
+        now = time.monotonic()
+        checked, draining = self._draining_seen
+        if now - checked >= DRAINING_RECHECK_SECONDS:
+            draining = self.draining
+            self._draining_seen = (now, draining)
+        return not draining
+
     async def group_commit(self) -> None:
         """fsync this worker's WAL every ``fsync_interval_ms`` (non-sync ingest)."""
         loop = asyncio.get_running_loop()
         interval = self.config.ingestion_fsync_interval_ms / 1000
         while True:
-            await asyncio.sleep(interval)
+            try:
+                await asyncio.sleep(interval)
+            except asyncio.CancelledError:
+                return  # the worker is stopping: ``close`` fsyncs (Sanic would log a warning)
             try:
                 await loop.run_in_executor(None, self.wal.flush)
             except OSError:
@@ -74,6 +103,7 @@ class WorkerState:
 
     def close(self) -> None:
         self.wal.close()
+        log.info("WAL %s fsynced and closed", os.path.basename(self.wal.path))
         if self.metadata is not None:
             self.metadata.close()
         self.store.close()

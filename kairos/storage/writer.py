@@ -12,6 +12,7 @@ health endpoints: applied points, WAL backlog bytes and the time of the last app
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -103,8 +104,10 @@ class Writer:
         if run:
             self.versions.bump({m for b in run for m in b.metrics})
 
-    def drain(self) -> None:
-        while self.step():
+    def drain(self, deadline: float = math.inf) -> None:
+        """Apply until the WAL has nothing new, or ``time.monotonic()`` passes ``deadline``
+        (the rest stays in the WAL for the next start)."""
+        while self.step() and time.monotonic() < deadline:
             pass
 
     def write_status(self, state: str = "running", error: str | None = None) -> None:
@@ -172,7 +175,8 @@ def run_writer(config: Config) -> None:
         if not n:
             stop.wait(interval)
     try:
-        writer.drain()
+        # Bounded, so the server stops within its drain timeout whatever the backlog.
+        writer.drain(time.monotonic() + config.shutdown_drain_timeout_seconds)
     except Exception:
         log.exception("writer could not apply the rest of the WAL; it stays for the next start")
     writer.write_status("stopped")
