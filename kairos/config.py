@@ -311,6 +311,17 @@ class Config:
         env="KAIROSDB_WRITER_INTERVAL_MS",
         check=NON_NEGATIVE,
     )
+    writer_max_memory_mb: int = setting(
+        512,
+        """Memory the writer process stays under: one apply reads at most an eighth of what
+        is left above the process's own ~96 MB of WAL (decoding, sorting and block encoding
+        take several times the WAL bytes) and a compaction merges at most a quarter of it
+        of points at a time.  The series table (a few hundred bytes per series) comes on
+        top.""",
+        key="writer.max_memory_mb",
+        env="KAIROSDB_WRITER_MAX_MEMORY_MB",
+        check=at_least(128),
+    )
     datastore: str = setting(
         "embedded",
         """Backend: ``embedded`` (the built-in engine under ``data_dir``) or ``cassandra``

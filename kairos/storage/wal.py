@@ -43,6 +43,10 @@ __all__ = [
 log = logging.getLogger("kairos.wal")
 
 FILE_MAGIC = b"KAIROSW1"
+DEFAULT_POLL_BYTES = 64 << 20
+"""Payload bytes one writer apply reads at most by default (the writer passes its own budget,
+derived from ``writer.max_memory_mb``)."""
+MIN_READ_BYTES = 1 << 20
 _counter = 0
 _counter_lock = threading.Lock()
 
@@ -154,6 +158,16 @@ def _write_all(fd: int, data: bytes) -> None:
         mv = mv[n:]
 
 
+def _read(path: str, start: int, limit: int | None) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes (None: all) of ``path`` from ``start``, and whether they reach the
+    end of the file as it was when opened."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        f.seek(start)
+        data = f.read() if limit is None else f.read(limit)
+    return data, start + len(data) >= size
+
+
 def _resync(data: bytes, start: int) -> int | None:
     """Offset of the next frame with a valid CRC at or after ``start``, if any."""
     magic = HEADER.pack(MAGIC, 0, 0)[:4]
@@ -193,30 +207,33 @@ class WalReader:
     def files(self) -> list[str]:
         return sorted(f for f in os.listdir(self.dir) if f.endswith(".wal"))
 
-    def poll(self, max_bytes: int = 256 << 20) -> tuple[list[bytes], dict[str, int], list[str]]:
-        """Read new complete frames.
+    def poll(
+        self, max_bytes: int = DEFAULT_POLL_BYTES
+    ) -> tuple[list[bytes], dict[str, int], list[str]]:
+        """Read new complete frames, about ``max_bytes`` of payload at most.
 
         Returns ``(payloads, new_positions, finished_files)``: the positions to checkpoint once
         the payloads are applied, and the files that are finished and fully read (deletable
-        after that checkpoint).
+        after that checkpoint).  Files are read a slice at a time (``max_bytes``, at least
+        ``MIN_READ_BYTES``), so what the reader holds stays near ``max_bytes``; a frame larger
+        than that, or a corrupt one, is read with the rest of its file.
         """
         payloads: list[bytes] = []
         positions = dict(self.positions)
         finished: list[str] = []
         budget = max_bytes
         for name in self.files():
+            if budget <= 0:
+                break
             path = os.path.join(self.dir, name)
             # Decide "finished" before reading, so a frame appended after the check is
             # never mistaken for a torn tail.
             done = self._is_finished(path)
             start = positions.get(name, 0)
             try:
-                with open(path, "rb") as f:
-                    f.seek(start)
-                    data = f.read()
+                data, eof = _read(path, start, max(budget, MIN_READ_BYTES) + len(FILE_MAGIC))
             except FileNotFoundError:
                 continue
-            size = start + len(data)
             if start == 0:
                 if len(data) < len(FILE_MAGIC):
                     if done:
@@ -224,46 +241,71 @@ class WalReader:
                         finished.append(name)
                     continue
                 if data[: len(FILE_MAGIC)] != FILE_MAGIC:
-                    self._damaged(path, done, data[: len(FILE_MAGIC)], size)
+                    self._damaged(path, done, data[: len(FILE_MAGIC)], start + len(data))
                     continue
             rel = len(FILE_MAGIC) if start == 0 else 0
-            base = start
-            pos = start + rel
-            while True:
-                stop = None
-                for status, end, payload in iter_frames(data, rel):
-                    if status != FrameStatus.OK:
-                        stop = (status, end)
-                        break
-                    payloads.append(bytes(payload))
-                    pos = base + end
-                    budget -= len(payload)
-                    if budget <= 0:
-                        break
-                if stop is None or not done or budget <= 0:
-                    break
-                status, end = stop
-                nxt = _resync(data, end + 1)
-                if nxt is None:
-                    what = "torn record" if status == FrameStatus.SHORT else "CRC mismatch"
-                    self._repair(path, base + end, what)
-                    size = base + end
-                    break
-                log.error(
-                    "WAL %s: corrupt record at offset %d; skipping %d bytes to the next valid record",
-                    path,
-                    base + end,
-                    nxt - end,
-                )
-                self.repaired.append(path)
-                rel = nxt
-                pos = base + nxt
+            got = self._frames(path, data, start, rel, done, eof, budget)
+            if got is None:  # a slice without one complete frame: a big frame, or a bad one
+                try:
+                    data, eof = _read(path, start, None)
+                except FileNotFoundError:
+                    continue
+                got = self._frames(path, data, start, rel, done, True, budget)
+                assert got is not None  # the whole rest of the file was read
+            frames, pos, size = got
+            payloads.extend(frames)
+            budget -= sum(len(p) for p in frames)
             positions[name] = pos
-            if done and pos >= size and budget > 0:
+            if done and eof and pos >= size and budget > 0:
                 finished.append(name)
-            if budget <= 0:
-                break
         return payloads, positions, finished
+
+    def _frames(
+        self, path: str, data: bytes, base: int, rel: int, done: bool, eof: bool, budget: int
+    ) -> tuple[list[bytes], int, int] | None:
+        """The complete frames of ``data`` (read from ``base``; frames start at ``rel``) up to
+        ``budget`` payload bytes: ``(payloads, position after the last, size of the file)``.
+        In a finished file read to its end, a torn tail is truncated and a corrupt frame
+        skipped.  None when ``data`` is a slice (not ``eof``) holding no complete frame."""
+        out: list[bytes] = []
+        size = base + len(data)
+        pos = base + rel
+        while True:
+            stop = None
+            for status, end, payload in iter_frames(data, rel):
+                if status != FrameStatus.OK:
+                    stop = (status, end)
+                    break
+                out.append(bytes(payload))
+                pos = base + end
+                budget -= len(payload)
+                if budget <= 0:
+                    break
+            if stop is None or budget <= 0:
+                break
+            if not eof:
+                if not out:
+                    return None
+                break  # the next poll reads on from ``pos``
+            if not done:
+                break
+            status, end = stop
+            nxt = _resync(data, end + 1)
+            if nxt is None:
+                what = "torn record" if status == FrameStatus.SHORT else "CRC mismatch"
+                self._repair(path, base + end, what)
+                size = base + end
+                break
+            log.error(
+                "WAL %s: corrupt record at offset %d; skipping %d bytes to the next valid record",
+                path,
+                base + end,
+                nxt - end,
+            )
+            self.repaired.append(path)
+            rel = nxt
+            pos = base + nxt
+        return out, pos, size
 
     def _damaged(self, path: str, done: bool, header: bytes, size: int) -> None:
         """A file whose header is not a Kairos WAL's: quarantined once finished.

@@ -26,14 +26,28 @@ from kairos.model.batch import Batch
 from kairos.storage import open_store
 from kairos.storage.records import decode_record
 from kairos.storage.versions import WriteVersions
-from kairos.storage.wal import WalReader
+from kairos.storage.wal import MIN_READ_BYTES, WalReader
 
-__all__ = ["Writer", "read_status", "run_writer"]
+__all__ = ["Writer", "apply_budget_bytes", "read_status", "run_writer"]
 
 log = logging.getLogger("kairos.writer")
 
 STATUS_HEARTBEAT_SECONDS = 1.0
 SUMMARY_SECONDS = 10.0
+
+
+WRITER_BASE_MB = 96
+"""The writer process before it reads anything: the interpreter, numpy, pyarrow, the engine."""
+APPLY_SHARE = 8
+"""One apply reads at most 1/APPLY_SHARE of what ``writer.max_memory_mb`` leaves above
+``WRITER_BASE_MB``: measured (docs/benchmarks.md), the writer's peak grows by about 6.5x the
+WAL bytes of its apply (the payloads, decoded batches, their concatenation, the sort and the
+encoded block)."""
+
+
+def apply_budget_bytes(max_memory_mb: int) -> int:
+    """WAL payload bytes one apply reads, for a writer limited to ``max_memory_mb``."""
+    return max(((max_memory_mb - WRITER_BASE_MB) << 20) // APPLY_SHARE, MIN_READ_BYTES)
 
 
 def _status_path(data_dir: str) -> str:
@@ -56,6 +70,7 @@ class Writer:
         self.store = open_store(config, writer=True)
         self.versions = WriteVersions(data_dir, writer=True)
         self.wal = WalReader(data_dir, self.store.wal_positions)
+        self.poll_bytes = apply_budget_bytes(config.writer_max_memory_mb)
         self.apply_latency = Hist(LATENCY_BOUNDS)
         self.retries = 0
         self.applied_points = 0
@@ -66,7 +81,7 @@ class Writer:
 
     def step(self) -> int:
         """Apply whatever the WAL has; returns the number of points applied."""
-        payloads, positions, finished = self.wal.poll()
+        payloads, positions, finished = self.wal.poll(self.poll_bytes)
         if not payloads and positions == self.wal.positions and not finished:
             return 0
         t0 = time.perf_counter()

@@ -6,7 +6,14 @@ import logging
 import os
 from pathlib import Path
 
-from kairos.storage.wal import FILE_MAGIC, WalReader, WalWriter, backlog_bytes, quarantined_files
+from kairos.storage.wal import (
+    FILE_MAGIC,
+    MIN_READ_BYTES,
+    WalReader,
+    WalWriter,
+    backlog_bytes,
+    quarantined_files,
+)
 
 
 def _payloads(n: int) -> list[bytes]:
@@ -158,3 +165,64 @@ def test_file_shorter_than_its_header_is_a_torn_creation(tmp_path) -> None:
     got, _pos, finished = r.poll()
     assert (got, finished) == ([], ["0001-1-1.wal"])
     assert r.quarantined == []
+
+
+def test_poll_reads_a_slice_at_a_time_and_finishes_the_file_at_its_end(tmp_path) -> None:
+    payloads = [bytes([i]) * 300_000 for i in range(10)]  # 3 MB in 300 kB records
+    w = WalWriter(str(tmp_path))
+    for p in payloads:
+        w.append(p)
+    w.close()
+    r = WalReader(str(tmp_path))
+    got: list[bytes] = []
+    polls = 0
+    while True:
+        batch, pos, finished = r.poll(max_bytes=1)  # below MIN_READ_BYTES: 1 MiB slices
+        got += batch
+        polls += 1
+        r.commit(pos, finished)
+        if finished:
+            break
+        assert batch and sum(map(len, batch)) <= MIN_READ_BYTES
+    assert got == payloads
+    assert polls >= 3
+    assert r.files() == [] and r.repaired == []
+
+
+def test_poll_reads_a_record_larger_than_a_slice_whole(tmp_path) -> None:
+    payloads = [b"a" * 10, b"b" * (3 * MIN_READ_BYTES), b"c" * 10]
+    w = WalWriter(str(tmp_path))
+    for p in payloads:
+        w.append(p)
+    w.close()
+    r = WalReader(str(tmp_path))
+    got: list[bytes] = []
+    for _ in range(5):
+        batch, pos, finished = r.poll(max_bytes=1)
+        got += batch
+        r.commit(pos, finished)
+    assert got == payloads
+    assert r.files() == [] and r.repaired == []
+
+
+def test_corrupt_record_after_a_slice_is_skipped(tmp_path, caplog) -> None:
+    payloads = [bytes([i]) * 400_000 for i in range(6)]
+    w = WalWriter(str(tmp_path))
+    for p in payloads:
+        w.append(p)
+    path = w.path
+    w.close()
+    frame = 12 + 400_000
+    with open(path, "r+b") as f:  # flip a byte in the payload of the fourth record
+        f.seek(len(FILE_MAGIC) + 3 * frame + 100)
+        f.write(b"\xff")
+    r = WalReader(str(tmp_path))
+    got: list[bytes] = []
+    with caplog.at_level(logging.ERROR, "kairos.wal"):
+        for _ in range(6):
+            batch, pos, finished = r.poll(max_bytes=1)
+            got += batch
+            r.commit(pos, finished)
+    assert got == payloads[:3] + payloads[4:]
+    assert "corrupt record" in caplog.text
+    assert r.files() == []
