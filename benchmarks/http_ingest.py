@@ -7,7 +7,8 @@ temporary data directory.  Bodies are pre-generated (10,000 points across 100 se
 body with its own timestamps) and posted by ``--senders`` processes over keep-alive
 connections.  Prints points/s acknowledged, the one-core ``orjson.loads`` rate on the same
 bodies measured in the same run, their ratio, the load generator's own CPU use, and how long
-the writer then took to apply the backlog.
+the writer then took to apply the backlog, and (when it started the server) the writer
+process's peak resident memory.
 """
 
 from __future__ import annotations
@@ -118,6 +119,20 @@ def run(url: str, senders: int, duration: float, gz: bool, perf_mode: str | None
     }
 
 
+def writer_peak_rss_mb(data_dir: str) -> float | None:
+    """The writer process's peak resident memory so far (``VmHWM``), from its status file."""
+    try:
+        with open(os.path.join(data_dir, "writer.status"), "rb") as f:
+            pid = orjson.loads(f.read())["pid"]
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, KeyError, orjson.JSONDecodeError):
+        pass
+    return None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url")
@@ -160,6 +175,8 @@ def main() -> int:
                 time.sleep(0.1)
     try:
         res = run(url, args.senders, args.duration, args.gzip, args.perf_mode)
+        if tmp is not None:
+            res["writer_peak_rss_mb"] = writer_peak_rss_mb(tmp)
     finally:
         if srv is not None:
             srv.terminate()

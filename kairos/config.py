@@ -351,6 +351,17 @@ class Config:
         env="KAIROSDB_WRITER_INTERVAL_MS",
         check=NON_NEGATIVE,
     )
+    writer_max_memory_mb: int = setting(
+        512,
+        """Memory the writer process stays under: one apply reads at most an eighth of what
+        is left above the process's own ~96 MB of WAL (decoding, sorting and block encoding
+        take several times the WAL bytes) and a compaction merges at most a quarter of it
+        of points at a time.  The series table (a few hundred bytes per series) comes on
+        top.""",
+        key="writer.max_memory_mb",
+        env="KAIROSDB_WRITER_MAX_MEMORY_MB",
+        check=at_least(128),
+    )
     datastore: str = setting(
         "embedded",
         """Backend: ``embedded`` (the built-in engine under ``data_dir``) or ``cassandra``
@@ -447,6 +458,16 @@ class Config:
         key="health.lb_delay_seconds",
         env="KAIROSDB_HEALTH_LOAD_BALANCER_DETECTION_DELAY_SECONDS",
         check=Check(lambda v: 0 <= v < math.inf, "must be a finite number >= 0"),
+    )
+    shutdown_drain_timeout_seconds: float = setting(
+        10.0,
+        """After the load-balancer delay, seconds the shutdown waits for in-flight requests
+        (keep-alive connections are closed after their current response) and for the
+        writer's last applies; then connections are cut, every WAL is fsynced and the server
+        exits.  The whole stop takes at most ``health.lb_delay_seconds`` + this (+ a second).""",
+        key="shutdown.drain_timeout_seconds",
+        env="KAIROSDB_SHUTDOWN_DRAIN_TIMEOUT_SECONDS",
+        check=Check(lambda v: 0 < v < math.inf, "must be a finite number > 0"),
     )
     version: str = setting(
         "KairosDB 1.3.2-kairos.0.1.0", "Text of ``/api/v1/version``.", option="--version-text"

@@ -20,11 +20,14 @@ import logging
 import os
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
 from sanic import HTTPResponse, Request, Sanic
+from sanic.http import Http
+from sanic.response import BaseHTTPResponse
 from sanic.worker.loader import AppLoader
 
 from kairos.allocator import in_use as allocator_in_use
@@ -64,7 +67,7 @@ def create_app(config: Config, listeners: Listeners | None = None) -> Sanic:
     app.config.MOTD = False
     app.config.NOISY_EXCEPTIONS = False
     app.config.KEEP_ALIVE_TIMEOUT = 75
-    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 15.0
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = config.shutdown_drain_timeout_seconds
     app.ctx.config = config
     for bp in (datapoints_bp, metric_bp, metricnames_bp, version_bp, health_bp):
         app.blueprint(bp)
@@ -85,9 +88,25 @@ def create_app(config: Config, listeners: Listeners | None = None) -> Sanic:
             app.add_task(app.ctx.state.group_commit(), name="wal-group-commit")
         )
 
+    @app.before_server_stop
+    async def _stopping(app: Sanic) -> None:
+        # Sanic has just restored the default handlers: a second signal (the process group
+        # signalled, or the interpreter's exit in the main process) would kill this worker
+        # before its WAL is fsynced, or stop its loop in the middle of the drain.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        app.ctx.state.stopping = True
+
     @app.after_server_stop
     async def _close(app: Sanic) -> None:
         app.ctx.state.close()
+
+    async def _close_when_stopping(request: Request, response: BaseHTTPResponse) -> None:
+        stream = request.stream
+        if isinstance(stream, Http) and not request.app.ctx.state.keep_alive_allowed():
+            stream.keep_alive = False  # "Connection: close", then the socket closes
+
+    app.register_middleware(_close_when_stopping, "response")
 
     @app.main_process_ready
     async def _start_writer(app: Sanic, _: object) -> None:
@@ -117,6 +136,11 @@ def create_app(config: Config, listeners: Listeners | None = None) -> Sanic:
 class _Drain:
     flag: str | None = None
     delay: float = 0.0
+    timeout: float = 10.0
+
+
+CLEANUP_SLACK_SECONDS = 5.0
+"""How long past the drain timeout the main process waits for its workers and writer."""
 
 
 _drain = _Drain()
@@ -142,40 +166,61 @@ def _remove_draining_flag(path: str) -> None:
 
 
 def _defer_signals_during_startup() -> None:
-    """Make a SIGTERM/SIGINT that arrives while Sanic waits for its workers' ack safe.
+    """Run the main process's shutdown from its monitor loop, never from a signal handler.
 
-    Sanic's main process polls the workers' state through a multiprocessing manager proxy
-    while it waits for every worker to acknowledge start-up.  Its shutdown signal handler uses
-    the same proxy connection; run in the middle of a proxy call it desynchronises the
-    connection and the main process hangs for ever (seen with a SIGTERM within a second of
-    start).  The signal is therefore remembered and handled once the wait is over.
+    Sanic's main process talks to the workers' shared state through a multiprocessing manager
+    proxy (its ack wait and every monitor cycle read and write it).  Sanic's shutdown signal
+    handler uses the same proxy connection; run in the middle of a proxy call it
+    desynchronises the connection: the main process then hangs for ever (a SIGTERM within a
+    second of start) or dies with ``TypeError: 'NoneType' object is not a mapping`` in its
+    state sync (about one stop in 50 under load).  So the handler only records the signal;
+    the monitor loop (``_poll_monitor``, every 0.1 s) acts on it, after the start-up ack.
 
-    It also implements the load-balancer detection delay (see the module docstring): the first
-    signal only creates the draining flag and starts a timer; the timer re-sends the signal to
-    this process, and that (or any second signal) runs Sanic's shutdown.  Everything Sanic does
-    still happens in the main thread, from a signal handler, as before.
+    The action implements the load-balancer detection delay (see the module docstring): the
+    first signal only creates the draining flag and starts a timer; the timer re-sends the
+    signal to this process, and that (or any second signal) runs Sanic's shutdown.  Once the
+    shutdown runs, further signals are logged and ignored (Sanic would SIGKILL every process,
+    losing the workers' final WAL fsync): the shutdown is bounded by
+    ``shutdown.drain_timeout_seconds``, and SIGKILL remains for the impatient.  Sanic's
+    cleanup gives the processes 10 s, and the interpreter's exit then SIGTERMs whatever is
+    left (a worker still closing connections, before its WAL fsync); the patched cleanup
+    waits for them up to the drain timeout first.
     """
     from sanic.worker.manager import WorkerManager
 
     if getattr(WorkerManager, "_kairos_deferred_signals", False):
         return
     wait_for_ack = WorkerManager.wait_for_ack
+    poll_monitor = WorkerManager._poll_monitor
+    cleanup = WorkerManager.cleanup
     shutdown_signal = WorkerManager.shutdown_signal
 
     def patched_wait(self) -> None:
-        self._kairos_in_ack = True
-        try:
-            wait_for_ack(self)
-        finally:
-            self._kairos_in_ack = False
-            pending = getattr(self, "_kairos_pending_signal", None)
-            if pending is not None:
-                self._kairos_pending_signal = None
-                patched_signal(self, *pending)
+        wait_for_ack(self)
+        _dispatch(self)
+
+    def patched_poll(self):
+        _dispatch(self)
+        return poll_monitor(self)
 
     def patched_signal(self, signum, frame) -> None:
-        if getattr(self, "_kairos_in_ack", False):
-            self._kairos_pending_signal = (signum, frame)
+        pending = getattr(self, "_kairos_pending_signals", None)
+        if pending is None:
+            pending = self._kairos_pending_signals = []
+        pending.append((signum, frame))
+
+    def _dispatch(self) -> None:
+        pending = getattr(self, "_kairos_pending_signals", None)
+        while pending:
+            _act(self, *pending.pop(0))
+
+    def _act(self, signum, frame) -> None:
+        if getattr(self, "_shutting_down", False):
+            log.info(
+                "Received signal %s: already shutting down (within %gs); ignored",
+                signal.Signals(signum).name,
+                _drain.timeout,
+            )
             return
         timer = getattr(self, "_kairos_drain_timer", None)
         if timer is not None:
@@ -187,7 +232,7 @@ def _defer_signals_during_startup() -> None:
             shutdown_signal(self, self._kairos_drain_signum, frame)
             return
         flag, delay = _drain.flag, _drain.delay
-        if getattr(self, "_shutting_down", False) or flag is None:
+        if flag is None:
             shutdown_signal(self, signum, frame)
             return
         _write_draining_flag(flag)
@@ -211,9 +256,27 @@ def _defer_signals_during_startup() -> None:
         self._kairos_drain_timer.daemon = True
         self._kairos_drain_timer.start()
 
+    def patched_cleanup(self) -> None:
+        # Workers stop within the drain timeout (Sanic's graceful timeout) plus their WAL
+        # fsync; the writer within the drain timeout plus one apply.
+        deadline = time.monotonic() + _drain.timeout + CLEANUP_SLACK_SECONDS
+        for process in list(self.processes):
+            while process.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if process.is_alive():
+                log.error(
+                    "%s [%s] still running %gs after the shutdown began; leaving it to Sanic",
+                    process.name,
+                    process.pid,
+                    _drain.timeout + CLEANUP_SLACK_SECONDS,
+                )
+        cleanup(self)
+
     # Patching a third-party class: setattr, as mypy forbids assigning to methods.
     setattr(WorkerManager, "wait_for_ack", patched_wait)  # noqa: B010
+    setattr(WorkerManager, "_poll_monitor", patched_poll)  # noqa: B010
     setattr(WorkerManager, "shutdown_signal", patched_signal)  # noqa: B010
+    setattr(WorkerManager, "cleanup", patched_cleanup)  # noqa: B010
     setattr(WorkerManager, "_kairos_deferred_signals", True)  # noqa: B010
 
 
@@ -228,6 +291,7 @@ def serve(config: Config, http_env: str = "KAIROSDB_BIND_ADDRESS") -> None:
     flag = draining_flag_path(config.data_dir)
     _remove_draining_flag(flag)  # left by a server that died during its shutdown
     _drain.flag, _drain.delay = flag, float(config.health_lb_delay_seconds)
+    _drain.timeout = float(config.shutdown_drain_timeout_seconds)
     _defer_signals_during_startup()
     loader = AppLoader(factory=partial(create_app, config, listeners))
     app = loader.load()

@@ -24,7 +24,7 @@ from sanic.response import HTTPResponse
 from kairos.app._http import json_response, no_content
 from kairos.app.state import WorkerState
 from kairos.errors import DatastoreStarting
-from kairos.storage.wal import backlog_bytes
+from kairos.storage.wal import backlog_bytes, quarantined_files
 from kairos.storage.writer import read_status
 
 __all__ = ["bp"]
@@ -59,10 +59,13 @@ def _checks(st: WorkerState) -> dict[str, tuple[bool, dict]]:
     status = read_status(st.config.data_dir)
     # Live: bytes in the WAL that the datastore's checkpoint does not cover yet.
     backlog = backlog_bytes(st.wal.dir, st.store.wal_positions)
+    # WAL files the writer moved aside (bad header): listed for the operator, not a failure
+    # of this server, which applies every other file.
+    quarantined = {"quarantined_files": q} if (q := quarantined_files(st.wal.dir)) else {}
     if status is None:
         out["Writer"] = (
             False,
-            {"error": "writer has not reported yet", "wal_backlog_bytes": backlog},
+            {"error": "writer has not reported yet", "wal_backlog_bytes": backlog, **quarantined},
         )
     else:
         age = time.time() - status.get("updated", 0)
@@ -74,6 +77,7 @@ def _checks(st: WorkerState) -> dict[str, tuple[bool, dict]]:
                 "wal_backlog_bytes": backlog,
                 "applied_points": status.get("applied_points", 0),
                 "seconds_since_report": round(age, 3),
+                **quarantined,
                 **({"error": status["error"]} if status.get("error") else {}),
                 **({"last_error": status["last_error"]} if status.get("last_error") else {}),
             },

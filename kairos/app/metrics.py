@@ -65,7 +65,7 @@ from kairos._hist import Hist as _Hist
 from kairos.app.otlp import OtlpPush, otlp_enabled
 from kairos.app.process import alive, rss_bytes
 from kairos.logs import TRACE
-from kairos.storage.wal import backlog_bytes, wal_disk_bytes
+from kairos.storage.wal import backlog_bytes, quarantined_files, wal_disk_bytes
 from kairos.storage.writer import read_status
 
 __all__ = ["WorkerMetrics", "bp", "record_batch", "register"]
@@ -257,6 +257,7 @@ _COUNTERS = {
     "kairos_ingest_refused": "ingest requests refused with 503 (memory limit or WAL quota)",
     "kairos_request_bodies_refused": "requests refused with 503 before their body was read "
     "(KAIROSDB_MAX_INFLIGHT_BODY_MB)",
+    "kairos_wal_quarantined_files": "WAL files moved to wal/quarantine (bad header), still there",
 }
 _GAUGES = {
     "kairos_wal_backlog_bytes": "WAL bytes not yet applied by the writer",
@@ -341,6 +342,7 @@ def aggregate(app: Sanic) -> _Aggregate:
     st.admission.sample_disk()
     if st.admission.free is not None:
         g["kairos_data_dir_free_bytes"][()] = st.admission.free
+    c["kairos_wal_quarantined_files"][()] = len(quarantined_files(st.wal.dir))
     st.store.refresh()
     backlog = backlog_bytes(st.wal.dir, st.store.wal_positions)
     g["kairos_wal_backlog_bytes"][()] = backlog
@@ -510,4 +512,7 @@ async def _publish(app: Sanic) -> None:
             if not failing:  # once per streak: a full disk fails it every second
                 log.warning("could not publish worker metrics (%s)", e)
             failing = True
-        await asyncio.sleep(FLUSH_SECONDS)
+        try:
+            await asyncio.sleep(FLUSH_SECONDS)
+        except asyncio.CancelledError:
+            return  # the worker is stopping (Sanic would log the cancellation as a warning)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
+import time
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -34,6 +36,10 @@ log = logging.getLogger("kairos.app")
 DRAINING_FLAG = "draining"
 """File in the data directory that the main process creates on SIGTERM/SIGINT (see
 :mod:`kairos.app.factory`); while it exists every worker's health/readiness answers 503."""
+
+
+DRAINING_RECHECK_SECONDS = 0.25
+"""How often :meth:`WorkerState.keep_alive_allowed` looks for the draining flag (a ``stat``)."""
 
 
 def draining_flag_path(data_dir: str) -> str:
@@ -123,6 +129,10 @@ class WorkerState:
     def __post_init__(self) -> None:
         self.waiter = AppliedWaiter(self.store, self.wal.dir)
 
+    stopping: bool = False
+    """Set when this worker starts its shutdown (``before_server_stop``)."""
+    _draining_seen: tuple[float, bool] = (-math.inf, False)
+
     @classmethod
     def open(cls, config: Config) -> WorkerState:
         store = open_store(config)
@@ -178,12 +188,32 @@ class WorkerState:
                 retry_after=max(1, -(-ms // 1000)),
             )
 
+    def keep_alive_allowed(self) -> bool:
+        """False once the server drains or stops: each response then closes its connection.
+
+        Keep-alive clients that send request after request never leave a connection idle, so
+        without this a stop waits for the whole drain timeout; and during the load-balancer
+        delay a closed connection lets a client reconnect through the balancer to a server
+        that is not going away.
+        """
+        if self.stopping:
+            return False
+        now = time.monotonic()
+        checked, draining = self._draining_seen
+        if now - checked >= DRAINING_RECHECK_SECONDS:
+            draining = self.draining
+            self._draining_seen = (now, draining)
+        return not draining
+
     async def group_commit(self) -> None:
         """fsync this worker's WAL every ``fsync_interval_ms`` (non-sync ingest)."""
         loop = asyncio.get_running_loop()
         interval = self.config.ingestion_fsync_interval_ms / 1000
         while True:
-            await asyncio.sleep(interval)
+            try:
+                await asyncio.sleep(interval)
+            except asyncio.CancelledError:
+                return  # the worker is stopping: ``close`` fsyncs (Sanic would log a warning)
             try:
                 await loop.run_in_executor(None, self.wal.flush)
             except OSError:
@@ -191,6 +221,7 @@ class WorkerState:
 
     def close(self) -> None:
         self.wal.close()
+        log.info("WAL %s fsynced and closed", os.path.basename(self.wal.path))
         if self.metadata is not None:
             self.metadata.close()
         self.store.close()

@@ -21,6 +21,7 @@ def open_store(config: Config, *, writer: bool = False) -> Datastore:
         from kairos.storage.cassandra.store import CassandraStore
 
         return CassandraStore(config, writer=writer)
+    from kairos.storage.embedded.compaction import points_for
     from kairos.storage.embedded.store import EmbeddedStore
 
     return EmbeddedStore(
@@ -29,4 +30,6 @@ def open_store(config: Config, *, writer: bool = False) -> Datastore:
         default_ttl=config.datastore_default_ttl,
         fanout=config.datastore_compaction_fanout,
         retention=config.datastore_retention_seconds,
+        # A quarter of the writer's memory (see ``writer.max_memory_mb``).
+        compaction_points=points_for((config.writer_max_memory_mb << 20) // 4),
     )

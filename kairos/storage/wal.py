@@ -8,7 +8,11 @@ take is finished (rotated away, or its worker died) and may be deleted once full
 Each file is ``b"KAIROSW1"`` followed by CRC frames (``kairos.storage._frame``) whose payload is
 a :class:`~kairos.model.batch.Batch` in Arrow IPC.  A torn tail -- a short or bad frame at the
 end of a finished file, left by kill -9 or a power cut -- is detected by the CRC, logged and
-truncated.
+truncated.  A file whose 8-byte header is not ``KAIROSW1`` is different: nothing in it can be
+trusted (it is not known to be a Kairos WAL at all), so once it is finished the reader moves it
+aside into ``wal/quarantine/`` with a ``<name>.reason`` text file, logs it, and goes on with the
+other files (a file shorter than its header is a torn creation and holds no record: it is
+removed like a torn tail).  An operator inspects and deletes quarantined files.
 
 Durability: ``append(..., sync=True)`` returns after ``fdatasync``; otherwise the worker's group
 commit task fsyncs dirty files every ``fsync_interval`` seconds.  Data written without sync
@@ -23,7 +27,7 @@ import os
 import threading
 import time
 
-from kairos.errors import CorruptFile, InsufficientStorage
+from kairos.errors import InsufficientStorage
 from kairos.storage._frame import HEADER, MAGIC, FrameStatus, encode_frame, iter_frames
 from kairos.storage._fs import disk_full, fsync_dir, remove_quietly, write_all
 
@@ -33,6 +37,8 @@ __all__ = [
     "WalReader",
     "WalWriter",
     "backlog_bytes",
+    "quarantine_dir",
+    "quarantined_files",
     "wal_dir",
 ]
 
@@ -41,6 +47,10 @@ log = logging.getLogger("kairos.wal")
 FILE_MAGIC = b"KAIROSW1"
 DISK_FULL_RETRY_AFTER = 5
 """``Retry-After`` seconds of a refusal for a full disk (space rarely returns within one)."""
+DEFAULT_POLL_BYTES = 64 << 20
+"""Payload bytes one writer apply reads at most by default (the writer passes its own budget,
+derived from ``writer.max_memory_mb``)."""
+MIN_READ_BYTES = 1 << 20
 _counter = 0
 _counter_lock = threading.Lock()
 
@@ -70,6 +80,30 @@ def _abandoned(tmp: str) -> bool:
 
 
 TMP_MAX_AGE_SECONDS = 600
+QUARANTINE = "quarantine"
+
+
+def quarantine_dir(directory: str) -> str:
+    """Where the reader of the WAL directory ``directory`` moves files it cannot trust."""
+    return os.path.join(directory, QUARANTINE)
+
+
+def quarantined_files(directory: str) -> list[dict[str, str]]:
+    """The quarantined files of the WAL directory ``directory``: name and reason, by name."""
+    qdir = quarantine_dir(directory)
+    try:
+        names = sorted(n for n in os.listdir(qdir) if n.endswith(".wal"))
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        try:
+            with open(os.path.join(qdir, name + ".reason"), encoding="utf-8") as f:
+                reason = f.read().strip()
+        except OSError:
+            reason = "unknown"
+        out.append({"name": name, "reason": reason})
+    return out
 
 
 def _new_name() -> str:
@@ -201,6 +235,16 @@ class WalWriter:
                 self._fd = -1
 
 
+def _read(path: str, start: int, limit: int | None) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes (None: all) of ``path`` from ``start``, and whether they reach the
+    end of the file as it was when opened."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        f.seek(start)
+        data = f.read() if limit is None else f.read(limit)
+    return data, start + len(data) >= size
+
+
 def _resync(data: bytes, start: int) -> int | None:
     """Offset of the next frame with a valid CRC at or after ``start``, if any."""
     magic = HEADER.pack(MAGIC, 0, 0)[:4]
@@ -221,6 +265,8 @@ class WalReader:
         os.makedirs(self.dir, exist_ok=True)
         self.positions: dict[str, int] = dict(positions or {})
         self.repaired: list[str] = []
+        self.quarantined: list[str] = []
+        self._damaged_live: set[str] = set()
 
     def _is_finished(self, path: str) -> bool:
         try:
@@ -242,30 +288,33 @@ class WalReader:
                 remove_quietly(os.path.join(self.dir, f))
         return sorted(f for f in names if f.endswith(".wal"))
 
-    def poll(self, max_bytes: int = 256 << 20) -> tuple[list[bytes], dict[str, int], list[str]]:
-        """Read new complete frames.
+    def poll(
+        self, max_bytes: int = DEFAULT_POLL_BYTES
+    ) -> tuple[list[bytes], dict[str, int], list[str]]:
+        """Read new complete frames, about ``max_bytes`` of payload at most.
 
         Returns ``(payloads, new_positions, finished_files)``: the positions to checkpoint once
         the payloads are applied, and the files that are finished and fully read (deletable
-        after that checkpoint).
+        after that checkpoint).  Files are read a slice at a time (``max_bytes``, at least
+        ``MIN_READ_BYTES``), so what the reader holds stays near ``max_bytes``; a frame larger
+        than that, or a corrupt one, is read with the rest of its file.
         """
         payloads: list[bytes] = []
         positions = dict(self.positions)
         finished: list[str] = []
         budget = max_bytes
         for name in self.files():
+            if budget <= 0:
+                break
             path = os.path.join(self.dir, name)
             # Decide "finished" before reading, so a frame appended after the check is
             # never mistaken for a torn tail.
             done = self._is_finished(path)
             start = positions.get(name, 0)
             try:
-                with open(path, "rb") as f:
-                    f.seek(start)
-                    data = f.read()
+                data, eof = _read(path, start, max(budget, MIN_READ_BYTES) + len(FILE_MAGIC))
             except FileNotFoundError:
                 continue
-            size = start + len(data)
             if start == 0:
                 if len(data) < len(FILE_MAGIC):
                     if done:
@@ -273,45 +322,110 @@ class WalReader:
                         finished.append(name)
                     continue
                 if data[: len(FILE_MAGIC)] != FILE_MAGIC:
-                    raise CorruptFile(path, "not a Kairos WAL file (bad magic)")
+                    self._damaged(path, done, data[: len(FILE_MAGIC)], start + len(data))
+                    continue
             rel = len(FILE_MAGIC) if start == 0 else 0
-            base = start
-            pos = start + rel
-            while True:
-                stop = None
-                for status, end, payload in iter_frames(data, rel):
-                    if status != FrameStatus.OK:
-                        stop = (status, end)
-                        break
-                    payloads.append(bytes(payload))
-                    pos = base + end
-                    budget -= len(payload)
-                    if budget <= 0:
-                        break
-                if stop is None or not done or budget <= 0:
-                    break
-                status, end = stop
-                nxt = _resync(data, end + 1)
-                if nxt is None:
-                    what = "torn record" if status == FrameStatus.SHORT else "CRC mismatch"
-                    self._repair(path, base + end, what)
-                    size = base + end
-                    break
-                log.error(
-                    "WAL %s: corrupt record at offset %d; skipping %d bytes to the next valid record",
-                    path,
-                    base + end,
-                    nxt - end,
-                )
-                self.repaired.append(path)
-                rel = nxt
-                pos = base + nxt
+            got = self._frames(path, data, start, rel, done, eof, budget)
+            if got is None:  # a slice without one complete frame: a big frame, or a bad one
+                try:
+                    data, eof = _read(path, start, None)
+                except FileNotFoundError:
+                    continue
+                got = self._frames(path, data, start, rel, done, True, budget)
+                assert got is not None  # the whole rest of the file was read
+            frames, pos, size = got
+            payloads.extend(frames)
+            budget -= sum(len(p) for p in frames)
             positions[name] = pos
-            if done and pos >= size and budget > 0:
+            if done and eof and pos >= size and budget > 0:
                 finished.append(name)
-            if budget <= 0:
-                break
         return payloads, positions, finished
+
+    def _frames(
+        self, path: str, data: bytes, base: int, rel: int, done: bool, eof: bool, budget: int
+    ) -> tuple[list[bytes], int, int] | None:
+        """The complete frames of ``data`` (read from ``base``; frames start at ``rel``) up to
+        ``budget`` payload bytes: ``(payloads, position after the last, size of the file)``.
+        In a finished file read to its end, a torn tail is truncated and a corrupt frame
+        skipped.  None when ``data`` is a slice (not ``eof``) holding no complete frame."""
+        out: list[bytes] = []
+        size = base + len(data)
+        pos = base + rel
+        while True:
+            stop = None
+            for status, end, payload in iter_frames(data, rel):
+                if status != FrameStatus.OK:
+                    stop = (status, end)
+                    break
+                out.append(bytes(payload))
+                pos = base + end
+                budget -= len(payload)
+                if budget <= 0:
+                    break
+            if stop is None or budget <= 0:
+                break
+            if not eof:
+                if not out:
+                    return None
+                break  # the next poll reads on from ``pos``
+            if not done:
+                break
+            status, end = stop
+            nxt = _resync(data, end + 1)
+            if nxt is None:
+                what = "torn record" if status == FrameStatus.SHORT else "CRC mismatch"
+                self._repair(path, base + end, what)
+                size = base + end
+                break
+            log.error(
+                "WAL %s: corrupt record at offset %d; skipping %d bytes to the next valid record",
+                path,
+                base + end,
+                nxt - end,
+            )
+            self.repaired.append(path)
+            rel = nxt
+            pos = base + nxt
+        return out, pos, size
+
+    def _damaged(self, path: str, done: bool, header: bytes, size: int) -> None:
+        """A file whose header is not a Kairos WAL's: quarantined once finished.
+
+        While a worker still holds it (it was damaged under a live worker) it is only skipped,
+        so the worker's later appends are not moved under it; it is quarantined when the
+        worker rotates away from it or stops.
+        """
+        name = os.path.basename(path)
+        reason = (
+            f"bad header {header!r} (expected {FILE_MAGIC!r}); "
+            f"{size - len(FILE_MAGIC)} bytes after it not applied"
+        )
+        if not done:
+            if name not in self._damaged_live:
+                self._damaged_live.add(name)
+                log.error(
+                    "WAL %s: %s; skipped until its worker releases it, then quarantined",
+                    path,
+                    reason,
+                )
+            return
+        self._damaged_live.discard(name)
+        qdir = quarantine_dir(self.dir)
+        os.makedirs(qdir, exist_ok=True)
+        with open(os.path.join(qdir, name + ".reason"), "w", encoding="utf-8") as f:
+            f.write(reason + "\n")
+        os.replace(path, os.path.join(qdir, name))
+        fsync_dir(qdir)
+        fsync_dir(self.dir)
+        self.positions.pop(name, None)
+        self.quarantined.append(name)
+        log.error(
+            "WAL %s: %s; moved to %s (an operator must inspect it); applying the other files",
+            path,
+            reason,
+            qdir,
+            extra={"wal_file": name, "reason": reason},
+        )
 
     def _repair(self, path: str, offset: int, what: str) -> None:
         size = os.path.getsize(path)

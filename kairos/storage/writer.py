@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import select
 import signal
@@ -43,9 +44,9 @@ from kairos.storage import open_store
 from kairos.storage._fs import disk_full, free_bytes, remove_quietly
 from kairos.storage.records import decode_record
 from kairos.storage.versions import WriteVersions
-from kairos.storage.wal import WalReader
+from kairos.storage.wal import MIN_READ_BYTES, WalReader
 
-__all__ = ["WakeFifo", "Writer", "read_status", "run_writer", "wake_writer"]
+__all__ = ["WakeFifo", "Writer", "apply_budget_bytes", "read_status", "run_writer", "wake_writer"]
 
 log = logging.getLogger("kairos.writer")
 
@@ -60,6 +61,20 @@ STATUS_BLOCK = 4096
 bytes than the file has needs no new block, so it works on a full disk."""
 
 RUNNING, RETRYING, DISK_FULL, STOPPED = "running", "retrying", "disk full", "stopped"
+
+
+WRITER_BASE_MB = 96
+"""The writer process before it reads anything: the interpreter, numpy, pyarrow, the engine."""
+APPLY_SHARE = 8
+"""One apply reads at most 1/APPLY_SHARE of what ``writer.max_memory_mb`` leaves above
+``WRITER_BASE_MB``: measured (docs/benchmarks.md), the writer's peak grows by about 6.5x the
+WAL bytes of its apply (the payloads, decoded batches, their concatenation, the sort and the
+encoded block)."""
+
+
+def apply_budget_bytes(max_memory_mb: int) -> int:
+    """WAL payload bytes one apply reads, for a writer limited to ``max_memory_mb``."""
+    return max(((max_memory_mb - WRITER_BASE_MB) << 20) // APPLY_SHARE, MIN_READ_BYTES)
 
 
 def _status_path(data_dir: str) -> str:
@@ -202,6 +217,7 @@ class Writer:
         self.store = open_store(config, writer=True)
         self.versions = WriteVersions(data_dir, writer=True)
         self.wal = WalReader(data_dir, self.store.wal_positions)
+        self.poll_bytes = apply_budget_bytes(config.writer_max_memory_mb)
         self.apply_latency = Hist(LATENCY_BOUNDS)
         self.retries = 0
         self.applied_points = 0
@@ -226,7 +242,7 @@ class Writer:
 
     def step(self) -> int:
         """Apply whatever the WAL has; returns the number of points applied."""
-        payloads, positions, finished = self.wal.poll()
+        payloads, positions, finished = self.wal.poll(self.poll_bytes)
         if not payloads and positions == self.wal.positions and not finished:
             return 0
         t0 = time.perf_counter()
@@ -264,8 +280,10 @@ class Writer:
         if run:
             self.versions.bump({m for b in run for m in b.metrics})
 
-    def drain(self) -> None:
-        while self.step():
+    def drain(self, deadline: float = math.inf) -> None:
+        """Apply until the WAL has nothing new, or ``time.monotonic()`` passes ``deadline``
+        (the rest stays in the WAL for the next start)."""
+        while self.step() and time.monotonic() < deadline:
             pass
 
     def write_status(self, state: str = RUNNING, error: str | None = None) -> None:
@@ -351,7 +369,8 @@ def run_writer(config: Config) -> None:
     try:
         if writer.reopen_needed:
             writer.reopen()
-        writer.drain()
+        # Bounded, so the server stops within its drain timeout whatever the backlog.
+        writer.drain(time.monotonic() + config.shutdown_drain_timeout_seconds)
     except Exception:
         log.exception("writer could not apply the rest of the WAL; it stays for the next start")
     writer.write_status(STOPPED)

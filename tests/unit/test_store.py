@@ -288,11 +288,9 @@ def test_retention_hides_old_points_and_compaction_drops_them(tmp_path, monkeypa
     assert w._view.manifest["segments"][0]["rows"] == 2
 
 
-def test_strings_histograms_and_ttls_survive_compaction(tmp_path, monkeypatch) -> None:
-    import kairos.storage.embedded.compaction as compaction_mod
-
-    monkeypatch.setattr(compaction_mod, "COMPACTION_SERIES", 2)  # several merge windows
-    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100)
+def test_strings_histograms_and_ttls_survive_compaction(tmp_path) -> None:
+    # 2 points per merge step: each series (3 points) is merged in time windows.
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100, compaction_points=2)
     hist = '{"boundaries":[1,2],"counts":[0,3,1]}'
     for i in range(3):
         w.write(
@@ -458,3 +456,29 @@ def test_series_sampled_at_the_same_instants_share_one_timestamp_array(tmp_path)
     cut = {dict(d.info.tags)["h"]: d for d in r.read(series, 15, 55)}  # cuts every series
     assert cut["1"].ts.tolist() == [20, 30, 40, 50] and cut["1"].values.tolist() == [3, 4, 5, 6]
     assert cut["2"].ts.tolist() == [20, 50]
+
+
+@pytest.mark.parametrize("max_points", [1, 7, 10_000])
+def test_compaction_in_bounded_steps_keeps_the_newest_of_every_point(tmp_path, max_points) -> None:
+    """Runs of series, single series cut in time windows, and overwrites across blocks."""
+    import random
+
+    import orjson
+
+    rng = random.Random(max_points)
+    w = EmbeddedStore(str(tmp_path), writer=True, fanout=100, compaction_points=max_points)
+    expected: dict[tuple, dict[int, int]] = {}
+    for blk in range(5):
+        body = []
+        for h in range(6):
+            pts = {rng.randrange(0, 9_000 if h == 0 else 60): blk * 1000 + i for i in range(40)}
+            if h == 0:  # one big series: several chunks per block
+                pts |= {t: blk for t in range(blk * 1000, blk * 1000 + 5000)}
+            body.append({"name": "m", "tags": {"h": str(h)}, "datapoints": sorted(pts.items())})
+            expected.setdefault((("h", str(h)),), {}).update(pts)
+        w.write(batch(orjson.dumps(body).decode()))
+    w.compact()
+    assert len(w._view.manifest["segments"]) == 1
+    got = read_all(EmbeddedStore(str(tmp_path)), "m")
+    want = {k: (sorted(v), [v[t] for t in sorted(v)]) for k, v in expected.items()}
+    assert got == want

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from kairos.errors import CorruptFile
-from kairos.storage.wal import FILE_MAGIC, WalReader, WalWriter, backlog_bytes
+from kairos.storage.wal import (
+    FILE_MAGIC,
+    MIN_READ_BYTES,
+    WalReader,
+    WalWriter,
+    backlog_bytes,
+    quarantined_files,
+)
 
 
 def _payloads(n: int) -> list[bytes]:
@@ -112,12 +118,116 @@ def test_active_file_partial_record_is_not_truncated(tmp_path) -> None:
     w.close()
 
 
-def test_not_a_wal_file_is_reported_by_name(tmp_path) -> None:
-    os.makedirs(tmp_path / "wal")
+def test_bad_header_quarantines_the_finished_file_and_reads_the_others(tmp_path, caplog) -> None:
+    good = WalWriter(str(tmp_path))
+    good.append(b"good")
+    good.close()
     bad = tmp_path / "wal" / "0001-1-1.wal"
     bad.write_bytes(b"GARBAGE!" + b"x" * 30)
-    with pytest.raises(CorruptFile, match=r"0001-1-1\.wal"):
-        WalReader(str(tmp_path)).poll()
+    r = WalReader(str(tmp_path))
+    with caplog.at_level(logging.ERROR, "kairos.wal"):
+        got, pos, finished = r.poll()
+    assert got == [b"good"]
+    assert finished == [os.path.basename(good.path)]
+    assert "0001-1-1.wal" not in pos
+    assert r.quarantined == ["0001-1-1.wal"]
+    assert not bad.exists()
+    assert (tmp_path / "wal" / "quarantine" / "0001-1-1.wal").read_bytes()[:8] == b"GARBAGE!"
+    assert quarantined_files(r.dir) == [
+        {
+            "name": "0001-1-1.wal",
+            "reason": "bad header b'GARBAGE!' (expected b'KAIROSW1'); 30 bytes after it not "
+            "applied",
+        }
+    ]
+    assert "0001-1-1.wal: bad header" in caplog.text
+    r.commit(pos, finished)
+    assert backlog_bytes(r.dir, r.positions) == 0
+    assert r.files() == []
+
+
+def test_bad_header_of_a_live_file_is_skipped_until_its_worker_releases_it(tmp_path) -> None:
+    w = WalWriter(str(tmp_path))
+    w.append(b"lost")
+    with open(w.path, "r+b") as f:
+        f.write(b"GARBAGE!")
+    r = WalReader(str(tmp_path))
+    assert r.poll() == ([], {}, [])
+    assert r.quarantined == []
+    assert os.path.exists(w.path)
+    w.close()
+    assert r.poll() == ([], {}, [])
+    assert r.quarantined == [os.path.basename(w.path)]
+
+
+def test_file_shorter_than_its_header_is_a_torn_creation(tmp_path) -> None:
+    os.makedirs(tmp_path / "wal")
+    (tmp_path / "wal" / "0001-1-1.wal").write_bytes(b"KAIR")
+    r = WalReader(str(tmp_path))
+    got, _pos, finished = r.poll()
+    assert (got, finished) == ([], ["0001-1-1.wal"])
+    assert r.quarantined == []
+
+
+def test_poll_reads_a_slice_at_a_time_and_finishes_the_file_at_its_end(tmp_path) -> None:
+    payloads = [bytes([i]) * 300_000 for i in range(10)]  # 3 MB in 300 kB records
+    w = WalWriter(str(tmp_path))
+    for p in payloads:
+        w.append(p)
+    w.close()
+    r = WalReader(str(tmp_path))
+    got: list[bytes] = []
+    polls = 0
+    while True:
+        batch, pos, finished = r.poll(max_bytes=1)  # below MIN_READ_BYTES: 1 MiB slices
+        got += batch
+        polls += 1
+        r.commit(pos, finished)
+        if finished:
+            break
+        assert batch and sum(map(len, batch)) <= MIN_READ_BYTES
+    assert got == payloads
+    assert polls >= 3
+    assert r.files() == [] and r.repaired == []
+
+
+def test_poll_reads_a_record_larger_than_a_slice_whole(tmp_path) -> None:
+    payloads = [b"a" * 10, b"b" * (3 * MIN_READ_BYTES), b"c" * 10]
+    w = WalWriter(str(tmp_path))
+    for p in payloads:
+        w.append(p)
+    w.close()
+    r = WalReader(str(tmp_path))
+    got: list[bytes] = []
+    for _ in range(5):
+        batch, pos, finished = r.poll(max_bytes=1)
+        got += batch
+        r.commit(pos, finished)
+    assert got == payloads
+    assert r.files() == [] and r.repaired == []
+
+
+def test_corrupt_record_after_a_slice_is_skipped(tmp_path, caplog) -> None:
+    payloads = [bytes([i]) * 400_000 for i in range(6)]
+    w = WalWriter(str(tmp_path))
+    for p in payloads:
+        w.append(p)
+    path = w.path
+    w.close()
+    frame = 12 + 400_000
+    with open(path, "r+b") as f:  # flip a byte in the payload of the fourth record
+        f.seek(len(FILE_MAGIC) + 3 * frame + 100)
+        f.write(b"\xff")
+    r = WalReader(str(tmp_path))
+    got: list[bytes] = []
+    with caplog.at_level(logging.ERROR, "kairos.wal"):
+        for _ in range(6):
+            batch, pos, finished = r.poll(max_bytes=1)
+            got += batch
+            r.commit(pos, finished)
+    assert got == payloads[:3] + payloads[4:]
+    assert "corrupt record" in caplog.text
+    assert r.files() == []
 
 
 @pytest.mark.parametrize("rotate", [False, True])

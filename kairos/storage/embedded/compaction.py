@@ -12,15 +12,76 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from kairos.storage.embedded.blocks import Points
+from kairos.storage.embedded.blocks import CHUNK_POINTS, Points
 from kairos.storage.embedded.manifest import seg_number
 from kairos.storage.embedded.read import MAX_TS, MIN_TS, Reader, merge_parts
 from kairos.storage.embedded.write import write_segment
 
-__all__ = ["COMPACTION_SERIES", "Compactor", "next_run"]
+__all__ = ["COMPACTION_POINTS", "Compactor", "next_run", "points_for", "steps"]
 
-COMPACTION_SERIES = 65536
-"""Series merged at a time by a compaction: bounds its memory whatever the block sizes."""
+COMPACTION_POINTS = 2_000_000
+"""Points a compaction decodes and merges at a time by default (the writer derives its own from
+``writer.max_memory_mb``): bounds its memory whatever the blocks' sizes."""
+
+MERGE_BYTES_PER_POINT = 64
+"""Working set of one merged point, measured (docs/benchmarks.md): decoded ts and value words,
+the merge's concatenation and sort, the visibility filter and the encoder's copies."""
+
+
+def points_for(max_bytes: int) -> int:
+    """Points a compaction step may hold to stay within ``max_bytes``."""
+    return max(max_bytes // MERGE_BYTES_PER_POINT, 10 * CHUNK_POINTS)
+
+
+Step = tuple[int, int, int, int]
+"""Series ids ``[first, last)`` and the time range ``[start, end]`` merged in one go."""
+
+
+def steps(indexes: list[np.ndarray], max_points: int) -> Iterator[Step]:
+    """Cut a merge of blocks (their chunk ``indexes``) into steps of at most about
+    ``max_points`` points: runs of whole series, and a series holding more than that alone in
+    time windows (cut at chunk starts, so a window may exceed it by a chunk per block)."""
+    top = max((int(ix["series"][-1]) for ix in indexes if len(ix)), default=-1)
+    if top < 0:
+        return
+    totals = np.zeros(top + 1, np.int64)
+    for ix in indexes:
+        np.add.at(totals, ix["series"].astype(np.int64), ix["count"].astype(np.int64))
+    cum = np.cumsum(totals)
+    first = 0
+    while first <= top:
+        base = int(cum[first - 1]) if first else 0
+        # The most series from ``first`` whose points fit, at least one.
+        last = max(int(np.searchsorted(cum, base + max_points, "right")), first + 1)
+        if last - first > 1 or int(totals[first]) <= max_points:
+            yield first, last, MIN_TS, MAX_TS
+        else:
+            yield from _windows(indexes, first, max_points)
+        first = last
+
+
+def _windows(indexes: list[np.ndarray], sid: int, max_points: int) -> Iterator[Step]:
+    """Time windows of one series, about ``max_points`` points each."""
+    parts = [ix[ix["series"] == sid] for ix in indexes]
+    chunks_ = np.concatenate([p[["min_ts", "count"]] for p in parts])
+    chunks_ = chunks_[np.argsort(chunks_["min_ts"], kind="stable")]
+    cum = np.cumsum(chunks_["count"].astype(np.int64))
+    start = MIN_TS
+    taken = 0
+    while taken < cum[-1]:
+        i = int(np.searchsorted(cum, taken + max_points, "right"))
+        if i >= len(chunks_):
+            break
+        cut = int(chunks_["min_ts"][i])
+        if cut <= start:  # chunks starting at the same instant: take them all together
+            i = int(np.searchsorted(chunks_["min_ts"], cut, "right"))
+            if i >= len(chunks_):
+                break
+            cut = int(chunks_["min_ts"][i])
+        yield sid, sid + 1, start, cut - 1
+        start = cut
+        taken = int(cum[i - 1])
+    yield sid, sid + 1, start, MAX_TS
 
 
 def next_run(segments: list[dict], fanout: int) -> tuple[int, int, int] | None:
@@ -46,11 +107,14 @@ class Compactor:
         Its view gives the blocks and the manifest; its visibility rules say what to drop.
     seg_dir : str
         Where the new block is written.
+    max_points : int
+        Points decoded and merged at a time (:func:`steps`): the merge's memory bound.
     """
 
-    def __init__(self, reader: Reader, seg_dir: str) -> None:
+    def __init__(self, reader: Reader, seg_dir: str, max_points: int = COMPACTION_POINTS) -> None:
         self.reader = reader
         self.seg_dir = seg_dir
+        self.max_points = max_points
 
     def merge(
         self, lo: int, hi: int | None, level: int | None, kinds: np.ndarray, now: int
@@ -72,21 +136,20 @@ class Compactor:
         visible = self.reader.visible
 
         def merged() -> Iterator[tuple[int, Points]]:
-            top = max((int(b.series[-1]) for b, _ in blocks if len(b.series)), default=-1)
-            for first in range(0, top + 1, COMPACTION_SERIES):
-                last = first + COMPACTION_SERIES
+            for first, last, start, end in steps([b.index for b, _ in blocks], self.max_points):
                 per_sid: dict[int, list[tuple[Points, int]]] = {}
                 for blk, num in blocks:
                     a = int(np.searchsorted(blk.series, np.uint32(first), "left"))
                     b = int(np.searchsorted(blk.series, np.uint32(last), "left"))
                     sids = np.unique(blk.series[a:b]).astype(np.int64)
-                    for sid, pts in blk.read_many(sids, MIN_TS, MAX_TS).items():
+                    for sid, pts in blk.read_many(sids, start, end).items():
                         per_sid.setdefault(sid, []).append((pts, num))
                 for sid in sorted(per_sid):
                     pts, numbers = merge_parts(per_sid[sid])
                     pts = visible(sid, pts, numbers, now)
                     if len(pts):
                         yield sid, pts
+                del per_sid
 
         seg = write_segment(self.seg_dir, number, kinds, merged())
         seg["level"] = max(s.get("level", 0) for s in old) + 1 if level is None else level

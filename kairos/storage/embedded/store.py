@@ -22,7 +22,7 @@ import time
 from kairos.errors import CorruptFile
 from kairos.model.batch import Batch
 from kairos.storage._fs import disk_full, free_bytes, remove_quietly
-from kairos.storage.embedded.compaction import Compactor, next_run
+from kairos.storage.embedded.compaction import COMPACTION_POINTS, Compactor, next_run
 from kairos.storage.embedded.index import SeriesIndex
 from kairos.storage.embedded.manifest import VERSION, ManifestFile, recover
 from kairos.storage.embedded.migrate import convert_v1, remove_v1_files
@@ -59,6 +59,8 @@ class EmbeddedStore:
     retention : int
         Seconds: points with a timestamp older than now - retention are hidden from queries and
         dropped by compaction (0 = keep forever).
+    compaction_points : int
+        Points a compaction decodes and merges at a time: its memory bound.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class EmbeddedStore:
         default_ttl: int = 0,
         fanout: int = 8,
         retention: int = 0,
+        compaction_points: int = COMPACTION_POINTS,
     ) -> None:
         self.dir = data_dir
         self.seg_dir = os.path.join(data_dir, "segments")
@@ -83,7 +86,7 @@ class EmbeddedStore:
         self._view = View(self._manifest_file, self.seg_dir)
         self._reader = Reader(self._view, self.retention_ms, data_dir)
         self._writer = BatchWriter(self._index, self.seg_dir, default_ttl)
-        self._compactor = Compactor(self._reader, self.seg_dir)
+        self._compactor = Compactor(self._reader, self.seg_dir, compaction_points)
         self._compaction_postponed = False
         if writer:
             self._recover()
@@ -219,9 +222,9 @@ class EmbeddedStore:
     def compact(self, lo: int = 0, hi: int | None = None, level: int | None = None) -> None:
         """Merge the manifest's blocks ``lo:hi`` (a contiguous run; newer points win) into one.
 
-        Expired (TTL, retention) and deleted points are dropped.  Series are merged
-        :data:`~kairos.storage.embedded.compaction.COMPACTION_SERIES` at a time, so memory
-        stays bounded by that many series' points.  The new block takes the run's place in the
+        Expired (TTL, retention) and deleted points are dropped.  About
+        ``compaction_points`` points are merged at a time (runs of series, a big series in
+        time windows), so memory stays bounded whatever the blocks' sizes.  The new block takes the run's place in the
         manifest, then the old files are unlinked.
         """
         done = self._compactor.merge(lo, hi, level, self._index.kinds, _now_ms())
