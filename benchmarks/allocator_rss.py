@@ -22,17 +22,14 @@ import orjson
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from kairos.app.process import rss_bytes
 from tests.conftest import start_server
 
 MB = 1024 * 1024
 
 
 def rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
+    return rss_bytes(pid) or 0
 
 
 def pids(srv) -> list[int]:
