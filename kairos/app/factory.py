@@ -297,11 +297,13 @@ def serve(config: Config, http_env: str = "KAIROSDB_BIND_ADDRESS") -> None:
     app = loader.load()
     app.prepare(sock=listeners.http, workers=config.workers, single_process=False)
     log.info(
-        "Kairos serving %s (%s datastore, data in %s, %d HTTP workers + writer, allocator %s)",
+        "Kairos serving %s (%s datastore, data in %s, %d HTTP worker%s%s, allocator %s)",
         listeners.describe(),
         config.datastore,
         os.path.abspath(config.data_dir),
         config.workers,
+        "" if config.workers == 1 else "s",
+        " + writer" if config.runs_writer else ", no writer (reads what an ingest service applies)",
         allocator_in_use(),
         extra={"allocator": allocator_in_use(), "datastore": config.datastore},
     )

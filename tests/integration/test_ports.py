@@ -163,6 +163,7 @@ def test_query_service_binds_no_line_listener(first: Server, tmp_path: Path) -> 
     try:
         (line,) = announce_lines(query)
         assert "telnet off" in line and "Graphite off" in line, line
+        assert "2 HTTP workers, no writer" in line, line  # it runs none
     finally:
         query.stop()
 
