@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import httpx
 import pytest
@@ -37,14 +38,16 @@ def test_damaged_wal_header_is_quarantined_and_the_rest_applied(tmp_path) -> Non
     try:
         for i in range(60):
             pts = [[1_000_000 + i * 100 + j, j] for j in range(20)]
-            # A new connection per request, so both workers (two WAL files) get some.
+            # A new connection per request, so both workers (two WAL files) get some.  Not
+            # ?sync=true: that wakes the writer and waits until the points are applied.
             r = httpx.post(
-                srv.url + "/api/v1/datapoints?sync=true",
+                srv.url + "/api/v1/datapoints",
                 json=[{"name": "quarantine", "datapoints": pts, "tags": {"h": "a"}}],
                 timeout=30,
             )
             assert r.status_code == 204, r.text
             acked |= {t for t, _ in pts}
+        time.sleep(1.5)  # the group fsync (1 s) makes the WAL durable
     finally:
         srv.kill()  # the WAL files stay, unapplied
 
