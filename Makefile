@@ -116,7 +116,7 @@ lint: $(VENV)/.test-deps  ## ruff (format check and lint), cython-lint, mypy, st
 	$(BIN)/ruff format --check kairos tests benchmarks scripts setup.py
 	PATH=$(BIN):$$PATH $(BIN)/cython-lint kairos/_native/*.pyx
 	$(BIN)/mypy
-	$(BIN)/python -m mypy.stubtest --allowlist kairos/_native/stubtest-allowlist.txt \
+	$(BIN)/python -m mypy.stubtest --mypy-config-file pyproject.toml --allowlist kairos/_native/stubtest-allowlist.txt \
 	  $(patsubst %.pyx,%,$(subst /,.,$(wildcard kairos/_native/*.pyx)))
 
 fmt: $(VENV)/.test-deps  ## format and fix what ruff can
