@@ -15,6 +15,8 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
+from kairos.model.java import LONG_MAX, LONG_MIN
+
 __all__ = [
     "DBL_MAX",
     "bucket_fixed",
@@ -33,8 +35,6 @@ __all__ = [
 DBL_MAX = 1.7976931348623157e308
 """``Double.MAX_VALUE``."""
 
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 _MIN_VALUE = 5e-324  # Double.MIN_VALUE, 2**-1074
 
 
@@ -195,7 +195,7 @@ def bucket_fixed(ts: npt.ArrayLike, origin: int, width: int) -> np.ndarray:
     out = []
     for i, t in enumerate(int(t) for t in np.asarray(ts, dtype=np.int64)):
         d = t - origin
-        if not _INT64_MIN <= d <= _INT64_MAX:
+        if not LONG_MIN <= d <= LONG_MAX:
             raise OverflowError(f"ts[{i}] - origin overflows int64: {t} - {origin}")
         q = abs(d) // width
         out.append(q if d >= 0 else -q)

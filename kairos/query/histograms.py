@@ -101,7 +101,6 @@ HISTOGRAM_ONLY = frozenset({"apdex", "merge", "percent_remaining"})
 MAX_PRECISION = 52
 """Mantissa bits of a float64: a ``precision`` that truncates nothing."""
 
-_INT64_MAX = 2**63 - 1
 _TINY = float(np.finfo(np.float64).tiny)
 
 

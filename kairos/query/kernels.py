@@ -36,6 +36,7 @@ import numpy.typing as npt
 
 from kairos._native import merge as _m
 from kairos._native import reduce as _k
+from kairos.model.java import LONG_MAX, LONG_MIN
 
 __all__ = [
     "ALIGNED_MIN_K",
@@ -58,8 +59,6 @@ SMA_EXACT_MAX_SIZE = 256
 """Largest ``size`` for which :func:`sma` sums every window afresh by default (bit-identical
 to KairosDB, O(n * size)); larger windows use the O(n) running sum."""
 
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 _UINT64_MAX = 2**64 - 1
 
 _FLOAT_KERNELS = {
@@ -92,8 +91,8 @@ def _int_array(values: npt.ArrayLike, name: str) -> np.ndarray:
         a = a.astype(np.int64)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
-    if a.dtype == np.uint64 and a.size and int(a.max()) > _INT64_MAX:
-        i = int(np.argmax(a > _INT64_MAX))
+    if a.dtype == np.uint64 and a.size and int(a.max()) > LONG_MAX:
+        i = int(np.argmax(a > LONG_MAX))
         raise ValueError(f"{name}[{i}] = {int(a[i])} does not fit in int64")
     return np.ascontiguousarray(a, dtype=np.int64)
 
@@ -262,7 +261,7 @@ def _bucket_args(ts: npt.ArrayLike, origin: int, width: int) -> tuple[int, int, 
     width = int(width)
     if width <= 0:
         raise ValueError(f"bucket width must be positive, got {width}")
-    if not _INT64_MIN <= origin <= _INT64_MAX:
+    if not LONG_MIN <= origin <= LONG_MAX:
         raise ValueError(f"origin {origin} does not fit in int64")
     return origin, width, _int_array(ts, "ts")
 
